@@ -1,0 +1,73 @@
+"""The ``medinj`` command: ``tasks-path``, ``eval`` (lm-eval's CLI with this package) and ``demo``."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from lm_eval_medinj.paths import tasks_path
+
+_LM_EVAL_SUBCOMMANDS = {"run", "ls", "validate"}
+# Modules whose import registers this package's lm-eval model backends, when present.
+MODEL_MODULES = ("lm_eval_medinj.models",)
+
+
+def register_models() -> None:
+    """Import the modules that register ``medinj-*`` models with lm-eval's registry."""
+    for name in MODEL_MODULES:
+        if importlib.util.find_spec(name) is not None:
+            importlib.import_module(name)
+
+
+def lm_eval_argv(args: Sequence[str]) -> list[str]:
+    """lm-eval arguments with this package's task folder added to ``--include_path``."""
+    argv = list(args)
+    if not argv or argv[0] not in _LM_EVAL_SUBCOMMANDS:
+        argv.insert(0, "run")
+    if argv[0] in {"-h", "--help"}:
+        return argv
+    if any(arg == "--include_path" or arg.startswith("--include_path=") for arg in argv):
+        raise SystemExit(
+            "medinj eval: lm-eval 0.4.13 accepts a single --include_path, which medinj eval sets to "
+            f"{tasks_path()}. To add your own tasks, run plain lm_eval with --include_path on a folder "
+            "that holds both (e.g. a copy of that folder beside yours)."
+        )
+    include = str(tasks_path())
+    return [*argv, "--include_path", include]
+
+
+def run_lm_eval(args: Sequence[str]) -> None:
+    """Run lm-eval's own CLI in this process, with tasks and models registered."""
+    from lm_eval.__main__ import cli_evaluate
+
+    register_models()
+    sys.argv = ["lm-eval", *lm_eval_argv(args)]
+    cli_evaluate()
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "eval":
+        run_lm_eval(argv[1:])
+        return
+    parser = argparse.ArgumentParser(prog="medinj", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("tasks-path", help="print the folder to pass to lm-eval --include_path")
+    commands.add_parser("eval", help="lm-eval's CLI with this package's tasks and models; all flags pass through")
+    demo = commands.add_parser("demo", help="evaluate SmolLM2-135M-Instruct offline on the shipped demo questions")
+    demo.add_argument("--output_path", default="out/demo", help="where lm-eval writes results and samples")
+    demo.add_argument("--limit", type=int, default=None, help="questions per task (default: all)")
+    demo.add_argument("--batch_size", default="8")
+    args = parser.parse_args(argv)
+    if args.command == "tasks-path":
+        print(tasks_path())
+    elif args.command == "demo":
+        from lm_eval_medinj.demo import run_demo
+
+        run_demo(output_path=args.output_path, limit=args.limit, batch_size=args.batch_size)
+
+
+if __name__ == "__main__":
+    main()
