@@ -11,9 +11,9 @@ from typing import Any
 
 import datasets
 
-from lm_eval_medinj.answers import candidate_answers, format_answer, parse_answer
+from lm_eval_medinj.answers import candidate_answers, parse_answer
 from lm_eval_medinj.metrics import exact_match, hamming_score
-from lm_eval_medinj.prompts import render_prompt
+from lm_eval_medinj.prompts import render_prompt, render_target
 from lm_eval_medinj.records import MedRecord, Provenance, TaskType
 from lm_eval_medinj.sources import (
     Split,
@@ -65,8 +65,8 @@ def doc_to_choice(doc: dict[str, Any]) -> list[str]:
 
 
 def doc_to_target(doc: dict[str, Any]) -> str:
-    """The canonical gold answer, "A" or "A, C"."""
-    return format_answer(doc["gold"])
+    """The gold answer as trained: "A", "A, C", or the reference text of an open question."""
+    return render_target(MedRecord.from_doc(doc))
 
 
 def _scores(doc: dict[str, Any], predicted: frozenset[str] | None) -> dict[str, float]:

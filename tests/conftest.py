@@ -1,0 +1,41 @@
+"""Shared fixtures: a tiny random model, the real FrenchMedMCQA data, the demo data."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from lm_eval_medinj.paths import demo_data_path
+from tests.helpers.tiny_model import build_tiny_model
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+FRENCHMEDMCQA_DIR = REPO_ROOT.parent / "shared" / "data" / "frenchmedmcqa"
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny random Llama with a French BPE tokenizer and a chat template, saved locally."""
+    return build_tiny_model(tmp_path_factory.mktemp("tiny-model"))
+
+
+@pytest.fixture(scope="session")
+def frenchmedmcqa_dir() -> Path:
+    """The real FrenchMedMCQA files from ../shared (skips when the folder is absent)."""
+    if not (FRENCHMEDMCQA_DIR / "test.json").is_file():
+        pytest.skip(f"real FrenchMedMCQA data not found at {FRENCHMEDMCQA_DIR} (../shared beside the checkout)")
+    return FRENCHMEDMCQA_DIR
+
+
+@pytest.fixture(scope="session")
+def demo_data_dir() -> Path:
+    """The demo questions shipped in the package (Hub layout: Native/, Translated/)."""
+    return demo_data_path()
+
+
+@pytest.fixture(autouse=True)
+def _offline(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests never reach the Hugging Face Hub."""
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")
