@@ -179,13 +179,15 @@ def test_invalid_hub_record_names_file_record_and_field(
 def test_duplicate_id_across_files(tmp_path: Path) -> None:
     first = write_json(tmp_path / "a.json", [hub_record(id="same")])
     second = write_json(tmp_path / "b.json", [hub_record(id="same")])
-    with pytest.raises(RecordError, match=r"b\.json: record 'same', field 'id': duplicate id \(first seen in .*a\.json"):
+    duplicate = r"b\.json: record 'same', field 'id': duplicate id \(first seen in .*a\.json"
+    with pytest.raises(RecordError, match=duplicate):
         read_records([first, second], ReadOptions(provenance="native"))
 
 
 def test_unknown_shape(tmp_path: Path) -> None:
     path = write_json(tmp_path / "odd.json", [{"id": "x1", "prompt": "?", "label": 1}])
-    with pytest.raises(RecordError, match=r"record 'x1', field '<record>': unknown record shape \(keys: id, label, prompt\)"):
+    unknown = r"record 'x1', field '<record>': unknown record shape \(keys: id, label, prompt\)"
+    with pytest.raises(RecordError, match=unknown):
         read_records(path)
 
 
@@ -212,7 +214,8 @@ def test_invalid_json_line(tmp_path: Path) -> None:
 def test_skip_invalid_drops_and_counts(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     path = write_json(
         tmp_path / "mixed.json",
-        [hub_record(id="ok1"), hub_record(id="bad1", answer="Z"), hub_record(id="ok2"), hub_record(id="bad2", answer="?")],
+        [hub_record(id="ok1"), hub_record(id="bad1", answer="Z"),
+         hub_record(id="ok2"), hub_record(id="bad2", answer="?")],
     )
     with caplog.at_level(logging.WARNING):
         report = read_records(path, ReadOptions(provenance="native", skip_invalid=True))
