@@ -1,0 +1,88 @@
+"""Judge OEQ answers from inside lm-eval, for users who serve their judge (OpenAI-compatible).
+
+    lm_eval ... --tasks medinj_oeq_native --metadata '{"judge_url": "http://HOST:8000/v1",
+        "judge_model": "google/medgemma-27b-text-it", "judge_cache": "judge.sqlite"}'
+
+Keys: ``judge_url`` (turns the judge on), ``judge_model`` (served name, default MedGemma),
+``judge_prompt`` (v1), ``judge_api`` (chat / completions), ``judge_top_logprobs`` (20),
+``judge_tokenizer`` (completions only), ``judge_concurrency`` (8), ``judge_cache`` (SQLite file;
+default in memory), ``judge_calibration`` (a meta_eval.py calibration JSON).
+
+A task wires it as ``OEQTask`` does with BERTScore: :meth:`HarnessJudge.sample_fields` in
+``process_results`` keeps each (question, reference, answer), and the aggregations from
+:meth:`HarnessJudge.metric_list` score them all at once, batched and cached.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from lm_eval_medinj.judge.backends import DEFAULT_JUDGE, OpenAIJudge
+from lm_eval_medinj.judge.cache import JudgementCache
+from lm_eval_medinj.judge.calibration import Calibration
+from lm_eval_medinj.judge.items import JudgeItem
+from lm_eval_medinj.judge.prompt import load_prompt
+from lm_eval_medinj.judge.scoring import score_items
+
+Triple = tuple[str, str, str]
+
+
+class HarnessJudge:
+    """A served judge bound to one task's ``--metadata``."""
+
+    def __init__(self, metadata: Mapping[str, Any]):
+        self.prompt = load_prompt(str(metadata.get("judge_prompt", "v1")))
+        self.backend = OpenAIJudge(
+            str(metadata.get("judge_model", DEFAULT_JUDGE.removeprefix("hf:"))),
+            str(metadata["judge_url"]),
+            api=str(metadata.get("judge_api", "chat")),
+            top_logprobs=int(metadata.get("judge_top_logprobs", 20)),
+            tokenizer=metadata.get("judge_tokenizer"),
+            concurrency=int(metadata.get("judge_concurrency", 8)),
+        )
+        self.cache = JudgementCache(Path(str(metadata.get("judge_cache", ":memory:"))))
+        path = metadata.get("judge_calibration")
+        self.calibration = Calibration.load(Path(path)) if path else None
+        if self.calibration is not None:
+            self.calibration.check(self.backend.judge_id, self.prompt.prompt_id)
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> HarnessJudge:
+        """lm-eval deep-copies task configs; every copy shares this judge and its open cache."""
+        return self
+
+    @classmethod
+    def from_metadata(cls, metadata: Mapping[str, Any]) -> HarnessJudge | None:
+        """The judge when ``judge_url`` is set, else ``None``."""
+        return cls(metadata) if metadata.get("judge_url") else None
+
+    @property
+    def metrics(self) -> tuple[str, ...]:
+        names = ("judge_equivalent", "judge_p_equivalent")
+        return (*names, "judge_p_calibrated") if self.calibration is not None else names
+
+    def sample_fields(self, doc: Mapping[str, Any], prediction: str) -> dict[str, Triple]:
+        """Per-sample values for ``process_results``: the item, scored at aggregation."""
+        triple = (str(doc["question"]), str(doc["reference"]), prediction.strip())
+        return dict.fromkeys(self.metrics, triple)
+
+    def aggregate(self, triples: Sequence[Triple], metric: str) -> float:
+        """Mean verdict, P(equivalent) or calibrated P over the task (each item scored once)."""
+        items = [JudgeItem(str(i), *triple) for i, triple in enumerate(triples)]
+        p = score_items(items, self.backend, self.prompt, self.cache, batch_size=32, progress=False).p
+        if metric == "judge_equivalent":
+            return float((p >= 0.5).mean())
+        if metric == "judge_p_calibrated" and self.calibration is not None:
+            return float(np.mean(self.calibration.apply(p)))
+        return float(p.mean())
+
+    def metric_list(self) -> list[dict[str, Any]]:
+        """lm-eval ``metric_list`` entries for the judge metrics."""
+        return [
+            {"metric": name, "aggregation": partial(self.aggregate, metric=name), "higher_is_better": True}
+            for name in self.metrics
+        ]

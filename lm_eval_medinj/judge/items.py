@@ -1,0 +1,109 @@
+"""Items to judge: lm-eval ``--log_samples`` files, plain JSONL, and human-labelled CSV/JSONL."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+RATING_COLUMNS = ("rating", "human", "human_rating", "label", "score")
+
+
+@dataclass(frozen=True)
+class JudgeItem:
+    """One question, its reference answer and the candidate answer to judge."""
+
+    id: str
+    question: str
+    reference: str
+    candidate: str
+
+    def key(self, judge_id: str, prompt_id: str) -> str:
+        """The cache key: judge, prompt version and the item's text (not its id)."""
+        payload = json.dumps(
+            [judge_id, prompt_id, self.question, self.reference, self.candidate], ensure_ascii=False
+        )
+        return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class LabelledItem:
+    """An item with a human rating (binary or ordinal)."""
+
+    item: JudgeItem
+    rating: float
+
+
+def _jsonl(path: Path) -> list[dict[str, Any]]:
+    rows = []
+    for line_no, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if line.strip():
+            row = json.loads(line)
+            if not isinstance(row, dict):
+                raise ValueError(f"{path}:{line_no}: expected a JSON object")
+            rows.append(row)
+    return rows
+
+
+def _response(value: Any) -> str:
+    """The generation in lm-eval's ``filtered_resps`` / ``resps`` (nested lists of strings)."""
+    while isinstance(value, list):
+        if not value:
+            return ""
+        value = value[0]
+    return "" if value is None else str(value)
+
+
+def item_from_row(row: dict[str, Any], where: str) -> JudgeItem:
+    """An item from an lm-eval sample (``doc``, ``filtered_resps``) or a flat row."""
+    if "doc" in row and isinstance(row["doc"], dict):
+        doc = row["doc"]
+        reference = doc.get("reference") or row.get("target") or ""
+        candidate = _response(row.get("filtered_resps", row.get("resps")))
+        item_id = str(doc.get("id", row.get("doc_id", where)))
+        question = doc.get("question", "")
+    else:
+        reference, candidate = row.get("reference", ""), row.get("candidate", "")
+        item_id, question = str(row.get("id", where)), row.get("question", "")
+    if not str(question).strip() or not str(reference).strip():
+        raise ValueError(f"{where}: an item needs a question and a reference")
+    return JudgeItem(item_id, str(question), str(reference), str(candidate))
+
+
+def read_items(path: Path) -> list[JudgeItem]:
+    """Items of an lm-eval samples file or a plain JSONL of question / reference / candidate."""
+    return [item_from_row(row, f"{path}#{i}") for i, row in enumerate(_jsonl(path))]
+
+
+def read_labelled(path: Path) -> list[LabelledItem]:
+    """A CSV or JSONL with question, reference, candidate and a rating column."""
+    if path.suffix == ".csv":
+        with path.open(encoding="utf-8", newline="") as handle:
+            rows: list[dict[str, Any]] = list(csv.DictReader(handle))
+    else:
+        rows = _jsonl(path)
+    labelled = []
+    for i, row in enumerate(rows):
+        where = f"{path}#{i}"
+        column = next((c for c in RATING_COLUMNS if row.get(c) not in (None, "")), None)
+        if column is None:
+            raise ValueError(f"{where}: no rating column (one of {', '.join(RATING_COLUMNS)})")
+        labelled.append(LabelledItem(item_from_row(row, where), float(row[column])))
+    return labelled
+
+
+def write_labelled(path: Path, items: list[LabelledItem]) -> None:
+    """Write labelled items as JSONL (the format :func:`read_labelled` reads)."""
+    with path.open("w", encoding="utf-8") as handle:
+        for labelled in items:
+            row = {
+                "id": labelled.item.id,
+                "question": labelled.item.question,
+                "reference": labelled.item.reference,
+                "candidate": labelled.item.candidate,
+                "rating": labelled.rating,
+            }
+            handle.write(json.dumps(row, ensure_ascii=False) + "\n")
