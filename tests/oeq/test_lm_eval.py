@@ -1,0 +1,115 @@
+"""lm-eval runs of the OEQ tasks on the French fixture, with a tiny model that has learnt two answers."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from lm_eval_medinj.oeq.bertscore import BertScoreSettings, bertscore
+from lm_eval_medinj.oeq.bleu import corpus_bleu, signature
+from lm_eval_medinj.oeq.lengths import answer_lengths
+from lm_eval_medinj.oeq.rouge import rouge
+from lm_eval_medinj.oeq.task import METRICS
+from lm_eval_medinj.paths import tasks_path
+from tests.oeq.conftest import ANSWERED
+
+pytestmark = pytest.mark.slow
+
+
+def _run(task: str, model_dir: Path, metadata: dict[str, Any], out: Path, *extra: str) -> tuple[dict, list[dict]]:
+    """One lm-eval CLI run; its results file and the logged samples of ``medinj_oeq_native``."""
+    command = [
+        sys.executable,
+        "-m",
+        "lm_eval",
+        "--include_path",
+        str(tasks_path()),
+        "--tasks",
+        task,
+        "--model",
+        "hf",
+        "--model_args",
+        f"pretrained={model_dir},dtype=float32",
+        "--metadata",
+        json.dumps(metadata),
+        "--limit",
+        str(ANSWERED),
+        "--log_samples",
+        "--output_path",
+        str(out),
+        *extra,
+    ]
+    process = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert process.returncode == 0, process.stderr[-4000:]
+    (results_file,) = out.glob("*/results_*.json")
+    (samples_file,) = out.glob("*/samples_medinj_oeq_native_*.jsonl")
+    samples = [json.loads(line) for line in samples_file.read_text(encoding="utf-8").splitlines()]
+    return json.loads(results_file.read_text(encoding="utf-8")), sorted(samples, key=lambda s: s["doc_id"])
+
+
+def _metadata(oeq_data_dir: Path, tiny_encoder_dir: Path) -> dict[str, Any]:
+    return {
+        "data_dir": str(oeq_data_dir),
+        "bertscore_model": str(tiny_encoder_dir),
+        "bertscore_layer": 2,
+        "bertscore_rescale": False,
+    }
+
+
+def test_medinj_oeq_group_reports_every_metric_and_stops_at_the_next_question(
+    answering_model_dir: Path,
+    oeq_data_dir: Path,
+    tiny_encoder_dir: Path,
+    learnt_answers: dict[str, str],
+    tmp_path: Path,
+) -> None:
+    results, samples = _run("medinj_oeq", answering_model_dir, _metadata(oeq_data_dir, tiny_encoder_dir), tmp_path)
+    # Without a chat template the prompt ends with the answer cue; the model goes on with
+    # "\n\nQuestion : ...", where generation stops.
+    answers = [sample["resps"][0][0] for sample in samples]
+    prompts = [sample["arguments"]["gen_args_0"]["arg_0"] for sample in samples]
+    assert prompts == list(learnt_answers)
+    assert [answer.strip() for answer in answers] == list(learnt_answers.values())
+
+    config = results["configs"]["medinj_oeq_native"]
+    assert config["generation_kwargs"]["max_gen_toks"] == 512
+    assert config["metadata"]["sacrebleu_signature"] == signature("intl")
+    encoder = BertScoreSettings(model=str(tiny_encoder_dir), layer=2, rescale=False)
+    assert config["metadata"]["bertscore_signature"] == encoder.signature
+
+    pairs = [(sample["target"], answer.strip()) for sample, answer in zip(samples, answers, strict=True)]
+    for sample, (reference, answer) in zip(samples, pairs, strict=True):
+        assert {name: sample[name] for name in ("rouge1", "rouge2", "rougeL")} == rouge(reference, answer)
+        assert {name: sample[name] for name in ("answer_chars", "answer_words")} == answer_lengths(answer)
+    for task in ("medinj_oeq_native", "medinj_oeq"):
+        assert {f"{name},none" for name in METRICS} <= set(results["results"][task])
+    native = results["results"]["medinj_oeq_native"]
+    assert native["bleu,none"] == pytest.approx(corpus_bleu(pairs).score)
+    references, predictions = zip(*pairs, strict=True)
+    assert native["bertscore,none"] == pytest.approx(sum(bertscore(references, predictions, encoder)) / ANSWERED)
+    assert 0 < native["rougeL,none"] < 1
+
+
+def test_chat_template_generation_stops_at_the_end_of_the_assistant_turn(
+    answering_model_dir: Path,
+    oeq_data_dir: Path,
+    tiny_encoder_dir: Path,
+    learnt_answers: dict[str, str],
+    tmp_path: Path,
+) -> None:
+    _, samples = _run(
+        "medinj_oeq_native",
+        answering_model_dir,
+        _metadata(oeq_data_dir, tiny_encoder_dir),
+        tmp_path,
+        "--apply_chat_template",
+    )
+    prompts = [sample["arguments"]["gen_args_0"]["arg_0"] for sample in samples]
+    assert all(prompt.endswith("<|im_start|>assistant\n") for prompt in prompts)
+    # The model ends its turn with <|im_end|>, then would go on with "\n\nQuestion : ...".
+    assert [sample["resps"][0][0] for sample in samples] == list(learnt_answers.values())
