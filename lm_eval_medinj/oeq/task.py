@@ -17,6 +17,7 @@ from typing import Any
 from lm_eval.api.task import ConfigurableTask
 from sacrebleu.metrics import BLEU
 
+from lm_eval_medinj.judge.harness import HarnessJudge
 from lm_eval_medinj.oeq.bertscore import BertScoreSettings, bertscore
 from lm_eval_medinj.oeq.bleu import DEFAULT_TOKENIZE, corpus_bleu, sentence_bleu, signature
 from lm_eval_medinj.oeq.lengths import answer_lengths
@@ -84,10 +85,14 @@ class OEQSettings:
         }
 
 
-def score_sample(doc: dict[str, Any], results: list[str], settings: OEQSettings) -> dict[str, Any]:
-    """Per-answer scores; ``bleu`` and ``bertscore`` keep the (reference, answer) pair for the corpus."""
+def score_sample(
+    doc: dict[str, Any], results: list[str], settings: OEQSettings, judge: HarnessJudge | None = None
+) -> dict[str, Any]:
+    """Per-answer scores; ``bleu``, ``bertscore`` and the judge keep the item for the corpus."""
     reference, prediction = doc["reference"], results[0].strip()
+    judged = judge.sample_fields(doc, prediction) if judge is not None else {}
     return {
+        **judged,
         "bleu": (reference, prediction),
         "bleu_sentence": sentence_bleu(reference, prediction, settings.bleu_tokenize),
         **rouge(reference, prediction, stem=settings.rouge_stem),
@@ -110,14 +115,18 @@ def bertscore_aggregation(pairs: list[tuple[str, str]], settings: OEQSettings) -
 
 
 class OEQTask(ConfigurableTask):
-    """A generation task scored with :func:`score_sample` under the settings of its metadata."""
+    """A generation task scored with :func:`score_sample` under the settings of its metadata.
+
+    With ``--metadata '{"judge_url": ...}'`` it also asks a served judge (docs/JUDGE.md).
+    """
 
     def __init__(self, config: dict[str, Any]) -> None:
         config = {key: value for key, value in config.items() if key != "class"}
         self.settings = OEQSettings.from_metadata(config.get("metadata") or {})
         self.settings.bertscore.check()
         corpus = {"bleu": bleu_aggregation, "bertscore": bertscore_aggregation}
-        config["process_results"] = partial(score_sample, settings=self.settings)
+        judge = HarnessJudge.from_metadata(config.get("metadata") or {})
+        config["process_results"] = partial(score_sample, settings=self.settings, judge=judge)
         config["metric_list"] = [
             {
                 "metric": name,
@@ -125,6 +134,6 @@ class OEQTask(ConfigurableTask):
                 "higher_is_better": higher,
             }
             for name, higher in METRICS.items()
-        ]
+        ] + (judge.metric_list() if judge is not None else [])
         config["metadata"] = {**(config.get("metadata") or {}), **self.settings.signatures()}
         super().__init__(config=config)

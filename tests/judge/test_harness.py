@@ -58,3 +58,33 @@ def test_harness_judge_aggregates_served_judgements(
     assert values["judge_equivalent"] == pytest.approx((local >= 0.5).mean())
     assert values["judge_p_calibrated"] == pytest.approx(calibration.apply(local).mean(), abs=1e-4)
     assert judge.cache.count() == 3  # three metrics, each item scored once
+
+
+def test_oeq_task_asks_the_served_judge(tmp_path: Path, tiny_model_dir: Path, served_tiny_model: str) -> None:
+    from lm_eval.tasks import TaskManager
+
+    from lm_eval_medinj.paths import tasks_path
+    from tests.oeq.conftest import OEQ_FIXTURE_DIR
+    from tests.oeq.models import build_tiny_encoder
+
+    metadata = {
+        "data_dir": str(OEQ_FIXTURE_DIR),
+        "bertscore_model": str(build_tiny_encoder(tmp_path / "encoder")),
+        "bertscore_layer": 2,
+        "bertscore_rescale": False,
+        "judge_url": served_tiny_model,
+        "judge_model": "tiny",
+        "judge_api": "completions",
+        "judge_tokenizer": str(tiny_model_dir),
+        "judge_top_logprobs": 512,
+    }
+    manager = TaskManager(include_path=str(tasks_path()), include_defaults=False, metadata=metadata)
+    task = manager.load(["medinj_oeq_native"])["tasks"]["medinj_oeq_native"]
+    docs = list(task.test_docs())[:2]
+    samples = [task.process_results(doc, [" Une réponse."]) for doc in docs]
+    assert {"judge_equivalent", "judge_p_equivalent", "bleu", "rougeL"} <= set(samples[0])
+    assert samples[0]["judge_p_equivalent"] == (docs[0]["question"], docs[0]["reference"], "Une réponse.")
+    items = [JudgeItem(str(i), d["question"], d["reference"], "Une réponse.") for i, d in enumerate(docs)]
+    local = TransformersJudge(str(tiny_model_dir)).p_equivalent(items, load_prompt("v1"))
+    aggregate = task.aggregation()["judge_p_equivalent"]([s["judge_p_equivalent"] for s in samples])
+    assert aggregate == pytest.approx(float(np.mean(local)), abs=1e-4)
