@@ -1,0 +1,1 @@
+"""Supervised fine-tuning on MedInjection-FR: the seven provenance mixtures and the SFT runs."""

@@ -1,0 +1,143 @@
+"""Command-line and YAML settings of ``train/sft.py``, with the paper's values as defaults.
+
+Every setting is a flag. ``--settings FILE.yaml`` (repeatable, later files win) replaces the
+defaults with the file's values, and flags given on the command line win over both. The mixture
+is chosen with ``--config NAT|...|all``; TRL's own ``--config`` (a YAML path) is not used here.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from transformers import HfArgumentParser
+from trl import SFTConfig
+
+from lm_eval_medinj.training.mixtures import DEFAULT_SEED, DEFAULT_TASKS, DEFAULT_TOTAL
+
+LORA_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+
+# The paper's hyperparameters, plus run defaults (output, logging, checkpoints);
+# train/configs/paper.yaml holds the same values.
+PAPER_SETTINGS: dict[str, Any] = {
+    "total": DEFAULT_TOTAL,
+    "mixture_seed": DEFAULT_SEED,
+    "tasks": list(DEFAULT_TASKS),
+    "method": "dora",
+    "lora_r": 16,
+    "lora_alpha": 16,
+    "lora_dropout": 0.05,
+    "lora_target_modules": LORA_TARGETS,
+    "learning_rate": 1.0e-4,
+    "lr_scheduler_type": "cosine",
+    "warmup_steps": 0.05,
+    "num_train_epochs": 10,
+    "per_device_train_batch_size": 12,
+    "gradient_accumulation_steps": 8,
+    "max_length": 2048,
+    "activation_checkpointing": True,
+    "output_dir": "runs/sft",
+    "report_to": ["tensorboard"],
+    "logging_steps": 10,
+    "save_strategy": "epoch",
+    "save_total_limit": 2,
+}
+
+
+@dataclass
+class ScriptArguments:
+    """Which mixtures to build and what to do with them."""
+
+    config: list[str] = field(
+        default_factory=list,
+        metadata={"help": "mixtures: NAT TRAD SYN NAT-TRAD NAT-SYN TRAD-SYN ALL, or all"},
+    )
+    settings: list[str] = field(
+        default_factory=list, metadata={"help": "YAML file(s) of settings; flags override them"}
+    )
+    data_dir: str | None = field(
+        default=None,
+        metadata={"help": "local copy in the Hub layout (Native/Train/mcq/*.json, ...); default: Hub"},
+    )
+    total: int = field(default=DEFAULT_TOTAL, metadata={"help": "examples per mixture"})
+    mixture_seed: int = field(default=DEFAULT_SEED, metadata={"help": "seed of the mixture sampling"})
+    tasks: list[str] = field(
+        default_factory=lambda: list(DEFAULT_TASKS), metadata={"help": "task types: mcq mcqu oeq"}
+    )
+    allow_smaller: bool = field(
+        default=False, metadata={"help": "use a whole pool that cannot fill its share"}
+    )
+    skip_invalid: bool = field(default=False, metadata={"help": "skip unreadable records instead of failing"})
+    dry_run: bool = field(
+        default=False, metadata={"help": "build and report the mixtures, write manifests, no training"}
+    )
+    merge: bool = field(
+        default=False, metadata={"help": "also save the adapter merged into the base model (merged/)"}
+    )
+    overwrite: bool = field(default=False, metadata={"help": "delete and retrain a finished run"})
+    skip_finished: bool = field(
+        default=False, metadata={"help": "leave finished runs alone and go on with the rest"}
+    )
+
+
+@dataclass
+class ModelArguments:
+    """The base model and the fine-tuning method."""
+
+    model_name_or_path: str | None = field(
+        default=None, metadata={"help": "base model: Hub id or local folder"}
+    )
+    method: Literal["dora", "lora", "full"] = field(default="dora", metadata={"help": "dora, lora or full"})
+    lora_r: int = 16
+    lora_alpha: int = 16
+    lora_dropout: float = 0.05
+    lora_target_modules: list[str] = field(default_factory=lambda: list(LORA_TARGETS))
+    dtype: Literal["auto", "bfloat16", "float32"] = field(
+        default="auto",
+        metadata={"help": "weights dtype; auto: bfloat16 for dora/lora under --bf16, else float32"},
+    )
+    attn_implementation: str | None = field(default=None, metadata={"help": "e.g. sdpa, flash_attention_2"})
+
+
+def bf16_supported() -> bool:
+    """bf16 on a GPU that supports it; CPU runs default to fp32."""
+    import torch
+
+    return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+
+
+def load_settings_file(path: str | Path) -> dict[str, Any]:
+    """A YAML mapping of flag names (without dashes) to values."""
+    with open(path, encoding="utf-8") as handle:
+        values = yaml.safe_load(handle) or {}
+    if not isinstance(values, dict):
+        raise ValueError(f"settings file {path} must hold a YAML mapping of flag names to values")
+    return values
+
+
+def make_parser(defaults: dict[str, Any]) -> HfArgumentParser:
+    """The parser of the three dataclasses, its defaults replaced by ``defaults``."""
+    parser = HfArgumentParser((ScriptArguments, ModelArguments, SFTConfig))
+    dests = {action.dest for action in parser._actions}
+    unknown = sorted(set(defaults) - dests)
+    if unknown:
+        raise ValueError(f"unknown settings: {', '.join(unknown)} (see python train/sft.py --help)")
+    parser.set_defaults(**defaults)
+    return parser
+
+
+def parse_args(argv: Sequence[str] | None = None) -> tuple[ScriptArguments, ModelArguments, SFTConfig]:
+    """Defaults (paper, then ``--settings`` files in order), overridden by the flags in ``argv``."""
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--settings", nargs="+", default=[])
+    known, _ = pre.parse_known_args(argv)
+    defaults = {**PAPER_SETTINGS, "bf16": bf16_supported()}
+    for path in known.settings:
+        defaults.update(load_settings_file(path))
+    parser = make_parser(defaults)
+    script, model, training = parser.parse_args_into_dataclasses(args=argv)
+    return script, model, training

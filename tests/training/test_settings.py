@@ -1,0 +1,57 @@
+"""Settings: the paper's defaults, YAML files and flags, in that order of precedence."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from lm_eval_medinj.training.settings import PAPER_SETTINGS, bf16_supported, load_settings_file, parse_args
+
+PAPER_YAML = Path(__file__).resolve().parents[2] / "train" / "configs" / "paper.yaml"
+
+
+def test_paper_yaml_holds_the_built_in_defaults() -> None:
+    assert load_settings_file(PAPER_YAML) == PAPER_SETTINGS
+
+
+def test_defaults_are_the_papers() -> None:
+    script, model, training = parse_args(["--config", "NAT"])
+    assert (model.method, model.lora_r, model.lora_alpha, model.lora_dropout) == ("dora", 16, 16, 0.05)
+    assert model.lora_target_modules == [
+        "q_proj",
+        "k_proj",
+        "v_proj",
+        "o_proj",
+        "gate_proj",
+        "up_proj",
+        "down_proj",
+    ]
+    assert (training.learning_rate, training.lr_scheduler_type.value, training.warmup_steps) == (
+        1e-4,
+        "cosine",
+        0.05,
+    )
+    assert (training.num_train_epochs, training.per_device_train_batch_size) == (10, 12)
+    assert (training.gradient_accumulation_steps, training.max_length) == (8, 2048)
+    assert (script.total, script.tasks) == (33_493, ["mcq", "mcqu"])
+    assert training.bf16 is bf16_supported()  # fp32 on CPU unless asked
+
+
+def test_yaml_replaces_defaults_and_flags_win(tmp_path: Path) -> None:
+    settings = tmp_path / "s.yaml"
+    settings.write_text("method: lora\nlora_r: 8\nlearning_rate: 3.0e-4\nconfig: [NAT, SYN]\n", encoding="utf-8")
+    script, model, training = parse_args(["--settings", str(settings), "--lora_r", "4"])
+    assert (model.method, model.lora_r, training.learning_rate, script.config) == (
+        "lora",
+        4,
+        3e-4,
+        ["NAT", "SYN"],
+    )
+
+
+def test_unknown_yaml_keys_are_an_error(tmp_path: Path) -> None:
+    settings = tmp_path / "s.yaml"
+    settings.write_text("lora_rank: 8\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="unknown settings: lora_rank"):
+        parse_args(["--settings", str(settings)])
