@@ -1,0 +1,323 @@
+"""Benchmark: MCQ evaluation cost on CPU, SmolLM2-135M-Instruct (float32), FrenchMedMCQA test.
+
+Side by side, in one process, on the first N MCQU and N MCQ test questions:
+
+(a) baseline, the paper authors' procedure: per question, batch size 1, one greedy ``generate``
+    and one ``generate`` under a vocabulary mask of letters, separators and end tokens, both
+    returning per-step scores;
+(b) floor: one batched forward pass over the same prompts, nothing else;
+(c) this package through lm-eval: ``medinj_frenchmedmcqa`` (choice scoring) on ``hf`` and on
+    ``medinj-hf``, ``medinj_frenchmedmcqa_gen`` and ``_greedy`` on ``medinj-hf``, and the
+    ``_gen`` requests generated without their constraint (outlines' overhead).
+
+Usage: python bench/constrained_bench.py --data_dir DIR --limit 100 --out bench/results.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import psutil
+import torch
+from lm_eval import simple_evaluate
+from lm_eval.models.huggingface import HFLM
+from lm_eval.tasks import TaskManager
+from transformers import AutoModelForCausalLM, AutoTokenizer, LogitsProcessor, LogitsProcessorList
+
+import lm_eval_medinj.models  # noqa: F401  (registers medinj-hf)
+from lm_eval_medinj.answers import parse_answer
+from lm_eval_medinj.constraints import CONSTRAINT_KEY, answer_token_budget
+from lm_eval_medinj.demo import smollm2_gguf
+from lm_eval_medinj.lm_tasks import doc_to_choice, doc_to_text, load_dataset
+from lm_eval_medinj.models.hf import MedinjHFLM
+from lm_eval_medinj.paths import tasks_path
+
+
+class PeakMemory:
+    """Peak resident memory of this process while the block runs (sampled every 20 ms)."""
+
+    def __enter__(self) -> PeakMemory:
+        self.peak = psutil.Process().memory_info().rss
+        self._running = True
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def _sample(self) -> None:
+        process = psutil.Process()
+        while self._running:
+            self.peak = max(self.peak, process.memory_info().rss)
+            time.sleep(0.02)
+
+    def __exit__(self, *exc: object) -> None:
+        self._running = False
+        self._thread.join()
+
+
+def measure(name: str, items: int, run: Callable[[], Any], report: dict[str, Any]) -> Any:
+    """Time ``run`` and record wall time, items/s and peak RSS under ``name``."""
+    print(f"[bench] {name} ...", flush=True)
+    with PeakMemory() as memory:
+        start = time.perf_counter()
+        output = run()
+        wall = time.perf_counter() - start
+    report[name] = {"wall_s": wall, "items": items, "items_per_s": items / wall, "peak_rss_mib": memory.peak / 2**20}
+    print(f"[bench] {name}: {wall:.1f} s", flush=True)
+    return output
+
+
+class VocabularyMask(LogitsProcessor):
+    """Only tokens made of option letters, spaces and commas, and end tokens."""
+
+    def __init__(self, allowed: torch.Tensor):
+        self.allowed = allowed
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        return scores.masked_fill(~self.allowed[: scores.shape[-1]], -torch.inf)
+
+
+def letter_mask(tokenizer: Any, size: int, end_ids: list[int]) -> torch.Tensor:
+    allowed = torch.zeros(size, dtype=torch.bool)
+    pattern = re.compile(r"[A-E ,]+")
+    for token, token_id in tokenizer.get_vocab().items():
+        if token_id < size and pattern.fullmatch(tokenizer.convert_tokens_to_string([token]) or "_"):
+            allowed[token_id] = True
+    allowed[end_ids] = True
+    return allowed
+
+
+def baseline(model: Any, tokenizer: Any, docs: list[dict[str, Any]], mode: str) -> list[str]:
+    """The authors' loop: per question, batch 1, greedy or masked ``generate`` with scores."""
+    end_ids = [tokenizer.eos_token_id]
+    mask = LogitsProcessorList([VocabularyMask(letter_mask(tokenizer, model.config.vocab_size, end_ids))])
+    outputs = []
+    for doc in docs:
+        inputs = tokenizer(doc_to_text(doc), return_tensors="pt")
+        budget = answer_token_budget(len(doc["option_letters"]), doc["task"] == "mcq")
+        with torch.no_grad():
+            generated = model.generate(
+                **inputs,
+                max_new_tokens=budget,
+                do_sample=False,
+                output_scores=True,
+                return_dict_in_generate=True,
+                logits_processor=mask if mode == "masked" else None,
+                pad_token_id=tokenizer.eos_token_id,
+            )
+        outputs.append(tokenizer.decode(generated.sequences[0, inputs.input_ids.shape[1] :], skip_special_tokens=True))
+    return outputs
+
+
+def floor(model: Any, tokenizer: Any, docs: list[dict[str, Any]], batch_size: int) -> None:
+    """One batched forward pass over the prompts, nothing else."""
+    tokenizer.padding_side = "left"
+    for start in range(0, len(docs), batch_size):
+        batch = tokenizer(
+            [doc_to_text(doc) for doc in docs[start : start + batch_size]], return_tensors="pt", padding=True
+        )
+        with torch.no_grad():
+            model(**batch)
+
+
+def lm_eval_run(lm: HFLM, tasks: list[str], manager: TaskManager, limit: int) -> dict[str, Any]:
+    return simple_evaluate(model=lm, tasks=tasks, task_manager=manager, limit=limit, log_samples=True)
+
+
+def gen_requests(manager: TaskManager, limit: int) -> list[Any]:
+    loaded = manager.load(["medinj_frenchmedmcqa_gen"])["tasks"]
+    requests = []
+    for task in loaded.values():
+        task.build_all_requests(limit=limit)
+        requests.extend(task.instances)
+    return requests
+
+
+def strip_constraint(requests: list[Any]) -> list[Any]:
+    """The same requests, same token budgets, without constraints."""
+    from lm_eval.api.instance import Instance
+
+    return [
+        Instance(
+            request_type=r.request_type,
+            doc=r.doc,
+            arguments=(r.args[0], {k: v for k, v in r.args[1].items() if k != CONSTRAINT_KEY}),
+            idx=r.idx,
+            metadata=(r.task_name, r.doc_id, r.repeats),
+        )
+        for r in requests
+    ]
+
+
+def choice_letters(results: dict[str, Any], task: str) -> dict[int, str]:
+    """The candidate with the highest log-likelihood, per document."""
+    letters = {}
+    for sample in results["samples"][task]:
+        scores = [response[0][0] for response in sample["resps"]]
+        letters[sample["doc_id"]] = doc_to_choice(sample["doc"])[max(range(len(scores)), key=scores.__getitem__)]
+    return letters
+
+
+def generated_letters(results: dict[str, Any], task: str) -> dict[int, str | None]:
+    parsed = {}
+    for sample in results["samples"][task]:
+        letters = parse_answer(sample["resps"][0][0], sample["doc"]["option_letters"])
+        parsed[sample["doc_id"]] = ", ".join(sorted(letters)) if letters else None
+    return parsed
+
+
+def render_markdown(report: dict[str, Any]) -> str:
+    """The timing table of a results file, with ratios to the floor (b) and the baseline (a)."""
+    timings = {key: value for key, value in report.items() if isinstance(value, dict) and "wall_s" in value}
+
+    def per_item(row: dict[str, Any]) -> float:
+        return row["wall_s"] / row["items"]
+
+    floor_per_item = min(per_item(row) for name, row in timings.items() if name.startswith("floor_forward"))
+    lines = [
+        "| run | items | wall (s) | items/s | peak RSS (MiB) | / floor (b) | / baseline masked (a) |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for name, row in timings.items():
+        per_floor = per_item(row) / floor_per_item
+        per_masked = per_item(row) / per_item(timings["baseline_masked"])
+        lines.append(
+            f"| {name} | {row['items']} | {row['wall_s']:.1f} | {row['items_per_s']:.3f} | {row['peak_rss_mib']:.0f} "
+            f"| {per_floor:.2f} | {per_masked:.2f} |"
+        )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--render", metavar="RESULTS_JSON", help="print the markdown table of a results file")
+    parser.add_argument("--data_dir")
+    parser.add_argument("--limit", type=int, default=100, help="questions per format (MCQU, MCQ)")
+    parser.add_argument("--hf_mcq_limit", type=int, default=None, help="MCQ questions for plain hf choice scoring")
+    parser.add_argument("--batch_size", type=int, default=8)
+    parser.add_argument("--out", default="bench/results.json")
+    args = parser.parse_args()
+    if args.render:
+        print(render_markdown(json.loads(Path(args.render).read_text())))
+        return
+    if not args.data_dir:
+        parser.error("--data_dir is required")
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    torch.manual_seed(0)
+
+    folder, name = smollm2_gguf()
+    tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=name)
+    model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name, dtype=torch.float32).eval()
+    docs = {
+        task: load_dataset("frenchmedmcqa", task, data_dir=args.data_dir)["test"].select(range(args.limit)).to_list()
+        for task in ("mcqu", "mcq")
+    }
+    all_docs = docs["mcqu"] + docs["mcq"]
+    items = len(all_docs)
+    report: dict[str, Any] = {
+        "setup": {
+            "model": f"{folder / name} (dequantised to float32)",
+            "questions": {task: len(task_docs) for task, task_docs in docs.items()},
+            "batch_size": args.batch_size,
+            "torch_threads": torch.get_num_threads(),
+            "cpu_count": os.cpu_count(),
+            "load_average_at_start": os.getloadavg(),
+        }
+    }
+    manager = TaskManager(include_path=str(tasks_path()), metadata={"data_dir": args.data_dir})
+    lm_args = {"tokenizer": tokenizer, "batch_size": args.batch_size, "device": "cpu"}
+    plain_hf = HFLM(pretrained=model, **lm_args)
+    medinj_hf = MedinjHFLM(pretrained=model, **lm_args)
+
+    floor(model, tokenizer, all_docs[:1], 1)  # warm-up: first-call allocations are not measured
+    measure("floor_forward", items, lambda: floor(model, tokenizer, all_docs, args.batch_size), report)
+    greedy = measure("baseline_greedy", items, lambda: baseline(model, tokenizer, all_docs, "greedy"), report)
+    masked = measure("baseline_masked", items, lambda: baseline(model, tokenizer, all_docs, "masked"), report)
+    choice = measure(
+        "medinj_hf_choice", items, lambda: lm_eval_run(medinj_hf, ["medinj_frenchmedmcqa"], manager, args.limit), report
+    )
+    gen = measure(
+        "medinj_hf_gen",
+        items,
+        lambda: lm_eval_run(medinj_hf, ["medinj_frenchmedmcqa_gen"], manager, args.limit),
+        report,
+    )
+    measure(
+        "medinj_hf_greedy",
+        items,
+        lambda: lm_eval_run(medinj_hf, ["medinj_frenchmedmcqa_greedy"], manager, args.limit),
+        report,
+    )
+    requests = gen_requests(manager, args.limit)
+    measure("gen_requests_constrained", items, lambda: medinj_hf.generate_until(requests), report)
+    measure("gen_requests_unconstrained", items, lambda: plain_hf.generate_until(strip_constraint(requests)), report)
+    hf_mcq_limit = args.hf_mcq_limit or args.limit
+    hf_choice_mcqu = measure(
+        "hf_choice_mcqu",
+        args.limit,
+        lambda: lm_eval_run(plain_hf, ["medinj_frenchmedmcqa_mcqu"], manager, args.limit),
+        report,
+    )
+    hf_choice_mcq = measure(
+        "hf_choice_mcq",
+        hf_mcq_limit,
+        lambda: lm_eval_run(plain_hf, ["medinj_frenchmedmcqa_mcq"], manager, hf_mcq_limit),
+        report,
+    )
+
+    # The machine may be shared: the floor is measured again last, and ratios use the faster one.
+    measure("floor_forward_again", items, lambda: floor(model, tokenizer, all_docs, args.batch_size), report)
+    report["scores"] = {
+        run: {task: values for task, values in results["results"].items()}
+        for run, results in {"medinj_hf_choice": choice, "medinj_hf_gen": gen}.items()
+    }
+    report["baseline_outputs_parsed"] = {
+        mode: sum(
+            parse_answer(text, doc["option_letters"]) is not None for text, doc in zip(out, all_docs, strict=True)
+        )
+        for mode, out in {"greedy": greedy, "masked": masked}.items()
+    }
+    max_diff = 0.0
+    for task, hf_results in (
+        ("medinj_frenchmedmcqa_mcqu", hf_choice_mcqu),
+        ("medinj_frenchmedmcqa_mcq", hf_choice_mcq),
+    ):
+        medinj_samples = {s["doc_id"]: s for s in choice["samples"][task]}
+        for sample in hf_results["samples"][task]:
+            for hf_response, medinj_response in zip(
+                sample["resps"], medinj_samples[sample["doc_id"]]["resps"], strict=True
+            ):
+                max_diff = max(max_diff, abs(hf_response[0][0] - medinj_response[0][0]))
+    report["hf_vs_medinj_hf_max_abs_logprob_diff"] = max_diff
+    single_token = all(len(tokenizer.encode(f" {letter}", add_special_tokens=False)) == 1 for letter in "ABCDE")
+    agreement = {}
+    for fmt in ("mcqu", "mcq"):
+        chosen = choice_letters(choice, f"medinj_frenchmedmcqa_{fmt}")
+        generated = generated_letters(gen, f"medinj_frenchmedmcqa_{fmt}_gen")
+        agreement[fmt] = sum(chosen[i] == generated[i] for i in chosen) / len(chosen)
+    report["choice_vs_gen_agreement"] = agreement
+    report["option_letters_single_tokens"] = single_token
+    timings = {key: value["wall_s"] for key, value in report.items() if isinstance(value, dict) and "wall_s" in value}
+    timings["floor_forward"] = min(timings["floor_forward"], timings.pop("floor_forward_again"))
+    report["ratios"] = {
+        "choice_over_floor": timings["medinj_hf_choice"] / timings["floor_forward"],
+        "gen_over_floor": timings["medinj_hf_gen"] / timings["floor_forward"],
+        "choice_over_baseline_masked": timings["medinj_hf_choice"] / timings["baseline_masked"],
+        "gen_over_baseline_masked": timings["medinj_hf_gen"] / timings["baseline_masked"],
+        "greedy_over_baseline_greedy": timings["medinj_hf_greedy"] / timings["baseline_greedy"],
+        "outlines_overhead": timings["gen_requests_constrained"] / timings["gen_requests_unconstrained"] - 1,
+    }
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(report, indent=2, default=str))
+    print(json.dumps(report["ratios"], indent=2))
+
+
+if __name__ == "__main__":
+    main()

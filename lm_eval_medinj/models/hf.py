@@ -1,0 +1,188 @@
+"""``medinj-hf``: lm-eval's HF model with constrained generation and shared-prefix scoring."""
+
+from __future__ import annotations
+
+import inspect
+import json
+import logging
+from typing import Any
+
+import torch
+from lm_eval.api.instance import Instance
+from lm_eval.models.huggingface import HFLM
+from lm_eval.models.utils import handle_stop_sequences, normalize_gen_kwargs, postprocess_generated_text
+from tqdm import tqdm
+from transformers import LogitsProcessorList
+
+from lm_eval_medinj.constraints import CONSTRAINT_KEY
+from lm_eval_medinj.models.guided import AutomatonCache, ConstrainedLogitsProcessor
+from lm_eval_medinj.models.shared_prefix import PrefixTree, batch_inputs, build_prefix_tree, score_trees
+
+logger = logging.getLogger(__name__)
+# Attention implementations that honour a custom 4-D attention mask.
+MASKABLE_ATTENTION = ("eager", "sdpa")
+LoglikelihoodRequest = tuple[tuple[str, str] | None, list[int], list[int]]
+
+
+class MedinjHFLM(HFLM):
+    """HF backend that enforces per-request answer constraints and scores shared prefixes once.
+
+    Accepts every argument of lm-eval's ``hf`` model. With ``batch_size=auto``, constrained
+    generation and shared-prefix scoring run one document at a time.
+    """
+
+    ENFORCES_MEDINJ_CONSTRAINTS = True
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._automaton_cache: AutomatonCache | None = None
+
+    @property
+    def documents_per_batch(self) -> int:
+        return self.batch_size if isinstance(self.batch_size, int) else 1
+
+    @property
+    def automata(self) -> AutomatonCache:
+        """outlines-core automata for this model's tokenizer, built on first use."""
+        if self._automaton_cache is None:
+            logits_size = self.model.get_output_embeddings().weight.shape[0]
+            self._automaton_cache = AutomatonCache(self.tokenizer, self.eot_token_id, logits_size)
+        return self._automaton_cache
+
+    # ---------------------------------------------------------------- constrained generation
+
+    def generate_until(self, requests: list[Instance], disable_tqdm: bool = False) -> list[str]:
+        constrained = [i for i, request in enumerate(requests) if CONSTRAINT_KEY in request.args[1]]
+        plain = [i for i, request in enumerate(requests) if CONSTRAINT_KEY not in request.args[1]]
+        results: list[str] = [""] * len(requests)
+        if plain:
+            outputs = super().generate_until([requests[i] for i in plain], disable_tqdm)
+            for i, output in zip(plain, outputs, strict=True):
+                results[i] = output
+        by_settings: dict[tuple[str, int], list[int]] = {}
+        for i in sorted(constrained, key=lambda i: -len(self.tok_encode(requests[i].args[0]))):
+            gen_kwargs = requests[i].args[1]
+            budget = self.automata.budget_for(
+                gen_kwargs[CONSTRAINT_KEY], normalize_gen_kwargs(gen_kwargs, self.max_gen_toks)["max_gen_toks"]
+            )
+            by_settings.setdefault((_settings_key(gen_kwargs), budget), []).append(i)
+        progress = tqdm(total=len(constrained), disable=disable_tqdm or self.rank != 0, desc="Constrained generation")
+        for indices in by_settings.values():
+            for start in range(0, len(indices), self.documents_per_batch):
+                batch = indices[start : start + self.documents_per_batch]
+                outputs = self._generate_constrained([requests[i].args for i in batch])
+                for i, output in zip(batch, outputs, strict=True):
+                    results[i] = output
+                    self.cache_hook.add_partial("generate_until", requests[i].args, output)
+                progress.update(len(batch))
+        progress.close()
+        return results
+
+    def _generate_constrained(self, batch: list[tuple[str, dict[str, Any]]]) -> list[str]:
+        """One left-padded ``generate`` call, each row under its own constraint and budget."""
+        contexts = [context for context, _ in batch]
+        constraints = [gen_kwargs[CONSTRAINT_KEY] for _, gen_kwargs in batch]
+        kwargs = normalize_gen_kwargs(_without_constraint(batch[0][1]), self.max_gen_toks)
+        budgets = [
+            self.automata.budget_for(constraint, normalize_gen_kwargs(gen_kwargs, self.max_gen_toks)["max_gen_toks"])
+            for constraint, (_, gen_kwargs) in zip(constraints, batch, strict=True)
+        ]
+        until = handle_stop_sequences(kwargs.pop("until", None), eos=self.tok_decode(self.eot_token_id, False))
+        kwargs.pop("max_gen_toks")
+        max_new_tokens = max(budgets)
+        context_ids, attention_mask = self.tok_batch_encode(
+            contexts, left_truncate_len=self.max_length - max_new_tokens, truncation=self.truncation
+        )
+        automata = [self.automata.automaton(constraint) for constraint in constraints]
+        processor = ConstrainedLogitsProcessor(automata, budgets, prompt_length=context_ids.shape[1])
+        generated = self._model_generate(
+            context=context_ids.to(self.device),
+            attention_mask=attention_mask.to(self.device),
+            stop=until,
+            max_length=context_ids.shape[1] + max_new_tokens,
+            logits_processor=LogitsProcessorList([processor]),
+            eos_token_id=self.eot_token_id,
+            **kwargs,
+        )
+        outputs = []
+        for row in generated[:, context_ids.shape[1] :].tolist():
+            text = self.automata.decode(row)
+            outputs.append(postprocess_generated_text(text, stop=until, think_end_token=None))
+        return outputs
+
+    # ---------------------------------------------------------------- shared-prefix scoring
+
+    def _loglikelihood_tokens(
+        self,
+        requests: list[LoglikelihoodRequest],
+        disable_tqdm: bool = False,
+        override_bs: int | None = None,
+    ) -> list[tuple[float, bool]]:
+        if not self._can_share_prefixes():
+            return super()._loglikelihood_tokens(requests, disable_tqdm, override_bs)
+        by_context: dict[tuple[int, ...], list[int]] = {}
+        for i, (_, context, _) in enumerate(requests):
+            by_context.setdefault(tuple(context), []).append(i)
+        shared = [
+            indices
+            for context, indices in by_context.items()
+            if len(indices) > 1 and len(context) + max(len(requests[i][2]) for i in indices) <= self.max_length
+        ]
+        in_shared = {i for indices in shared for i in indices}
+        single = [i for i in range(len(requests)) if i not in in_shared]
+        results: list[tuple[float, bool]] = [(0.0, False)] * len(requests)
+        if single:
+            outputs = super()._loglikelihood_tokens([requests[i] for i in single], disable_tqdm, override_bs)
+            for i, output in zip(single, outputs, strict=True):
+                results[i] = output
+        shared.sort(key=lambda indices: -len(requests[indices[0]][1]))
+        progress = tqdm(total=len(in_shared), disable=disable_tqdm or self.rank != 0, desc="Shared-prefix scoring")
+        for start in range(0, len(shared), self.documents_per_batch):
+            groups = shared[start : start + self.documents_per_batch]
+            trees = [
+                build_prefix_tree(requests[indices[0]][1], [requests[i][2] for i in indices]) for indices in groups
+            ]
+            for indices, scores in zip(groups, self._score_trees(trees), strict=True):
+                for i, answer in zip(indices, scores, strict=True):
+                    results[i] = answer
+                    if requests[i][0] is not None:
+                        self.cache_hook.add_partial("loglikelihood", requests[i][0], answer)
+                progress.update(len(indices))
+        progress.close()
+        return results
+
+    def _can_share_prefixes(self) -> bool:
+        attention = getattr(self.model.config, "_attn_implementation", None)
+        keeps_logits = "logits_to_keep" in inspect.signature(self.model.forward).parameters
+        return self.backend == "causal" and attention in MASKABLE_ATTENTION and keeps_logits
+
+    def _score_trees(self, trees: list[PrefixTree]) -> list[list[tuple[float, bool]]]:
+        pad_token_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self.eot_token_id
+        input_ids, position_ids, mask = batch_inputs(trees, pad_token_id, self.model.dtype)
+        first_kept = min(tree.context_length for tree in trees) - 1
+        with (
+            torch.no_grad(),
+            torch.autocast(
+                device_type=self.device.type,
+                dtype=self.mixed_precision_dtype,
+                enabled=self.mixed_precision_dtype is not None,
+            ),
+        ):
+            logits = self.model(
+                input_ids=input_ids.to(self.device),
+                position_ids=position_ids.to(self.device),
+                attention_mask=mask.to(self.device),
+                logits_to_keep=input_ids.shape[1] - first_kept,
+            ).logits
+        return score_trees(logits, first_kept, trees, self.softmax_dtype)
+
+
+def _without_constraint(gen_kwargs: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in gen_kwargs.items() if key != CONSTRAINT_KEY}
+
+
+def _settings_key(gen_kwargs: dict[str, Any]) -> str:
+    """Generation settings but constraint and token budget (batches also share a budget)."""
+    settings = _without_constraint(gen_kwargs)
+    settings.pop("max_gen_toks", None)
+    return json.dumps(settings, sort_keys=True, default=str)

@@ -1,0 +1,31 @@
+"""Assertions shared by the backend tests (no backend imports, so every venv can load them)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from lm_eval_medinj.answers import parse_answer
+from lm_eval_medinj.constraints import CONSTRAINT_KEY, matches
+
+
+def assert_same_scores(expected: list[tuple[float, bool]], actual: list[tuple[float, bool]]) -> None:
+    """Equal lm-eval (log-likelihood, is-greedy) tuples, to float tolerance."""
+    assert len(expected) == len(actual)
+    for (logprob, greedy), (shared_logprob, shared_greedy) in zip(expected, actual, strict=True):
+        assert shared_logprob == pytest.approx(logprob, abs=1e-4, rel=1e-5)
+        assert shared_greedy == greedy
+
+
+def check_gen_samples(results: dict[str, Any], task_names: list[str]) -> int:
+    """Every output of every listed task matches its constraint and parses; returns the count."""
+    checked = 0
+    for task_name in task_names:
+        for sample in results["samples"][task_name]:
+            (context, gen_kwargs), output = sample["arguments"][0], sample["resps"][0][0]
+            assert matches(gen_kwargs[CONSTRAINT_KEY], output), (task_name, gen_kwargs, output)
+            assert parse_answer(output, sample["doc"]["option_letters"]) is not None
+            assert context.count("<|im_start|>assistant") <= 1, "chat template applied twice"
+            checked += 1
+    return checked

@@ -1,0 +1,119 @@
+"""``medinj-hf`` on the tiny model: shared-prefix scores, constrained ``_gen`` tasks, clear refusals."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from lm_eval import simple_evaluate
+from lm_eval.models.huggingface import HFLM
+from lm_eval.tasks import TaskManager
+
+from lm_eval_medinj.constraints import CONSTRAINT_KEY
+from lm_eval_medinj.gen_tasks import ConstraintUnsupportedError
+from lm_eval_medinj.models.hf import MedinjHFLM
+from lm_eval_medinj.paths import tasks_path
+from tests.models.checks import assert_same_scores, check_gen_samples
+
+MODEL_ARGS = {"dtype": "float32", "batch_size": 4, "device": "cpu"}
+
+
+@pytest.fixture(scope="module")
+def demo_tasks(demo_data_dir: Path) -> TaskManager:
+    """One task index per module: indexing lm-eval's task folders takes tens of seconds."""
+    return _task_manager(demo_data_dir)
+
+
+@pytest.fixture(scope="module")
+def medinj_hf(tiny_model_dir: Path) -> MedinjHFLM:
+    return MedinjHFLM(pretrained=str(tiny_model_dir), **MODEL_ARGS)
+
+
+@pytest.fixture(scope="module")
+def plain_hf(tiny_model_dir: Path) -> HFLM:
+    return HFLM(pretrained=str(tiny_model_dir), **MODEL_ARGS)
+
+
+def _task_manager(data_dir: Path) -> TaskManager:
+    return TaskManager(include_path=str(tasks_path()), metadata={"data_dir": str(data_dir)})
+
+
+def _requests(manager: TaskManager, task_name: str, limit: int, model: HFLM, chat: bool) -> list[Any]:
+    task = next(iter(manager.load([task_name])["tasks"].values()))
+    task.build_all_requests(
+        limit=limit, apply_chat_template=chat, chat_template=model.apply_chat_template if chat else None
+    )
+    return task.instances
+
+
+@pytest.mark.parametrize("chat", [False, True])
+@pytest.mark.parametrize("task_name", ["medinj_mcq_native", "medinj_mcqu_native"])
+def test_shared_prefix_scores_equal_plain_hf(
+    demo_tasks: TaskManager, medinj_hf: MedinjHFLM, plain_hf: HFLM, task_name: str, chat: bool
+) -> None:
+    requests = _requests(demo_tasks, task_name, 4, plain_hf, chat)
+    assert_same_scores(plain_hf.loglikelihood(requests), medinj_hf.loglikelihood(requests))
+
+
+@pytest.mark.parametrize("chat", [False, True])
+def test_gen_tasks_emit_only_constrained_answers(demo_tasks: TaskManager, medinj_hf: MedinjHFLM, chat: bool) -> None:
+    results = simple_evaluate(
+        model=medinj_hf,
+        tasks=["medinj_gen"],
+        task_manager=demo_tasks,
+        limit=6,
+        log_samples=True,
+        apply_chat_template=chat,
+    )
+    assert check_gen_samples(results, ["medinj_mcqu_all_gen", "medinj_mcq_all_gen"]) == 12
+    assert set(results["results"]["medinj_mcq_all_gen"]) >= {"em,none", "hamming,none"}
+
+
+def test_frenchmedmcqa_gen_tasks_emit_only_constrained_answers(frenchmedmcqa_dir: Path, medinj_hf: MedinjHFLM) -> None:
+    results = simple_evaluate(
+        model=medinj_hf,
+        tasks=["medinj_frenchmedmcqa_gen"],
+        task_manager=_task_manager(frenchmedmcqa_dir),
+        limit=8,
+        log_samples=True,
+    )
+    assert check_gen_samples(results, ["medinj_frenchmedmcqa_mcqu_gen", "medinj_frenchmedmcqa_mcq_gen"]) == 16
+
+
+def test_gen_task_under_plain_hf_stops_with_a_clear_error(demo_tasks: TaskManager, plain_hf: HFLM) -> None:
+    with pytest.raises(ConstraintUnsupportedError, match="--model medinj-hf or --model medinj-vllm"):
+        simple_evaluate(model=plain_hf, tasks=["medinj_mcqu_native_gen"], task_manager=demo_tasks, limit=2)
+
+
+def test_plain_requests_still_generate_freely(demo_tasks: TaskManager, medinj_hf: MedinjHFLM) -> None:
+    results = simple_evaluate(
+        model=medinj_hf,
+        tasks=["medinj_mcqu_native_greedy"],
+        task_manager=demo_tasks,
+        limit=2,
+        log_samples=True,
+    )
+    samples = results["samples"]["medinj_mcqu_native_greedy"]
+    assert all(CONSTRAINT_KEY not in sample["arguments"][0][1] for sample in samples)
+    assert all(isinstance(sample["resps"][0][0], str) for sample in samples)
+
+
+@pytest.mark.slow
+def test_medinj_eval_cli_runs_medinj_hf(tmp_path: Path, tiny_model_dir: Path, demo_data_dir: Path) -> None:
+    command = [
+        sys.executable, "-m", "lm_eval_medinj.cli", "eval",
+        "--model", "medinj-hf",
+        "--model_args", f"pretrained={tiny_model_dir},dtype=float32",
+        "--device", "cpu",
+        "--tasks", "medinj_mcqu_native_gen,medinj_mcq_native",
+        "--metadata", json.dumps({"data_dir": str(demo_data_dir)}),
+        "--limit", "2",
+        "--output_path", str(tmp_path),
+    ]  # fmt: skip
+    subprocess.run(command, check=True, capture_output=True, text=True)
+    results = json.loads(next(tmp_path.rglob("results_*.json")).read_text())
+    assert {"medinj_mcqu_native_gen", "medinj_mcq_native"} <= set(results["results"])
