@@ -26,8 +26,6 @@ def lm_eval_argv(args: Sequence[str]) -> list[str]:
     argv = list(args)
     if not argv or argv[0] not in _LM_EVAL_SUBCOMMANDS:
         argv.insert(0, "run")
-    if argv[0] in {"-h", "--help"}:
-        return argv
     if any(arg == "--include_path" or arg.startswith("--include_path=") for arg in argv):
         raise SystemExit(
             "medinj eval: lm-eval 0.4.13 accepts a single --include_path, which medinj eval sets to "

@@ -28,8 +28,15 @@ _CORPUS = [
 ]
 
 
-def build_tiny_model(out_dir: Path, vocab_size: int = 512, seed: int = 0) -> Path:
-    """Save a tiny random Llama (2 layers, hidden 64) and its tokenizer to ``out_dir``."""
+def build_tiny_model(
+    out_dir: Path,
+    vocab_size: int = 512,
+    seed: int = 0,
+    hidden_size: int = 64,
+    num_attention_heads: int = 4,
+    num_key_value_heads: int = 2,
+) -> Path:
+    """Save a tiny random Llama (2 layers, hidden 64 by default) and its tokenizer to ``out_dir``."""
     import torch
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
@@ -57,11 +64,11 @@ def build_tiny_model(out_dir: Path, vocab_size: int = 512, seed: int = 0) -> Pat
     torch.manual_seed(seed)
     config = LlamaConfig(
         vocab_size=len(fast),
-        hidden_size=64,
-        intermediate_size=128,
+        hidden_size=hidden_size,
+        intermediate_size=2 * hidden_size,
         num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
+        num_attention_heads=num_attention_heads,
+        num_key_value_heads=num_key_value_heads,
         max_position_embeddings=2048,
         bos_token_id=fast.bos_token_id,
         eos_token_id=fast.eos_token_id,

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import importlib.util
 import math
-import shutil
 from pathlib import Path
 
 import pytest
@@ -23,36 +22,16 @@ from lm_eval import simple_evaluate  # noqa: E402
 from lm_eval.tasks import TaskManager  # noqa: E402
 
 from lm_eval_medinj.paths import tasks_path  # noqa: E402
+from tests.helpers.tiny_model import build_tiny_model  # noqa: E402
 from tests.models.checks import check_gen_samples  # noqa: E402
 
 
 @pytest.fixture(scope="module")
-def vllm_model_dir(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The tiny model's tokenizer on a random Llama whose head size vLLM's CPU kernels support."""
-    import torch
-    from transformers import LlamaConfig, LlamaForCausalLM
-
-    out = tmp_path_factory.mktemp("vllm-model")
-    for path in tiny_model_dir.iterdir():
-        if "token" in path.name or path.name == "chat_template.jinja":
-            shutil.copy(path, out / path.name)
-    reference = LlamaConfig.from_pretrained(tiny_model_dir)
-    torch.manual_seed(0)
-    config = LlamaConfig(
-        vocab_size=reference.vocab_size,
-        hidden_size=128,
-        intermediate_size=256,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        num_key_value_heads=2,
-        max_position_embeddings=2048,
-        bos_token_id=reference.bos_token_id,
-        eos_token_id=reference.eos_token_id,
-        pad_token_id=reference.pad_token_id,
-        tie_word_embeddings=True,
+def vllm_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny test model with a head size (64) that vLLM's CPU kernels support."""
+    return build_tiny_model(
+        tmp_path_factory.mktemp("vllm-model"), hidden_size=128, num_attention_heads=2, num_key_value_heads=2
     )
-    LlamaForCausalLM(config).save_pretrained(out)
-    return out
 
 
 @pytest.fixture(scope="module")
