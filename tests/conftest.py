@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
-import pytest
+# Tests never reach the Hugging Face Hub. Set before anything imports huggingface_hub, which
+# reads these once at import; subprocesses (lm_eval, medinj, accelerate) inherit them.
+os.environ.update(HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
 
-from lm_eval_medinj.paths import demo_data_path
-from tests.helpers.tiny_model import build_tiny_model
+import pytest  # noqa: E402
+
+from lm_eval_medinj.paths import demo_data_path  # noqa: E402
+from tests.helpers.tiny_model import build_tiny_model  # noqa: E402
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 FRENCHMEDMCQA_DIR = REPO_ROOT.parent / "shared" / "data" / "frenchmedmcqa"
@@ -31,11 +36,3 @@ def frenchmedmcqa_dir() -> Path:
 def demo_data_dir() -> Path:
     """The demo questions shipped in the package (Hub layout: Native/, Translated/)."""
     return demo_data_path()
-
-
-@pytest.fixture(autouse=True)
-def _offline(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Tests never reach the Hugging Face Hub."""
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
-    monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")

@@ -70,7 +70,7 @@ def test_environment_variable_and_missing_folder(monkeypatch: pytest.MonkeyPatch
 
 def test_offline_hub_failure_says_how_to_use_local_files(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(DATA_DIR_ENV, raising=False)
-    with pytest.raises(DataNotFoundError, match=r"could not download dataset MedInjection-FR/Native .*data_dir"):
+    with pytest.raises(DataNotFoundError, match=r"(?s)could not download dataset MedInjection-FR/Native .*data_dir"):
         load_medinjection("native", "mcqu", "test", None)
 
 
