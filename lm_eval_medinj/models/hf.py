@@ -16,7 +16,16 @@ from transformers import LogitsProcessorList
 
 from lm_eval_medinj.constraints import CONSTRAINT_KEY
 from lm_eval_medinj.models.guided import AutomatonCache, ConstrainedLogitsProcessor
-from lm_eval_medinj.models.shared_prefix import PrefixTree, batch_inputs, build_prefix_tree, score_trees
+from lm_eval_medinj.models.shared_prefix import (
+    PrefixTree,
+    batch_inputs,
+    build_prefix_tree,
+    prefix_batches,
+    prefix_cache,
+    reusable_prefix_length,
+    score_trees,
+    supports_prefix_cache,
+)
 
 logger = logging.getLogger(__name__)
 # Attention implementations that honour a custom 4-D attention mask.
@@ -27,15 +36,20 @@ LoglikelihoodRequest = tuple[tuple[str, str] | None, list[int], list[int]]
 class MedinjHFLM(HFLM):
     """HF backend that enforces per-request answer constraints and scores shared prefixes once.
 
-    Accepts every argument of lm-eval's ``hf`` model. With ``batch_size=auto``, constrained
-    generation and shared-prefix scoring run one document at a time.
+    Accepts every argument of lm-eval's ``hf`` model, plus ``reuse_prefix`` (default true):
+    documents batched together compute the prompt head they share once (key/value cache).
+    With ``batch_size=auto``, constrained generation and shared-prefix scoring run one
+    document at a time.
     """
 
     ENFORCES_MEDINJ_CONSTRAINTS = True
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, reuse_prefix: bool = True, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._automaton_cache: AutomatonCache | None = None
+        self.reuse_prefix = reuse_prefix and supports_prefix_cache(self.model)
+        # Prompt tokens not recomputed thanks to a shared head (scoring and generation).
+        self.reused_prefix_tokens = 0
 
     @property
     def documents_per_batch(self) -> int:
@@ -60,7 +74,7 @@ class MedinjHFLM(HFLM):
             for i, output in zip(plain, outputs, strict=True):
                 results[i] = output
         by_settings: dict[tuple[str, int], list[int]] = {}
-        for i in sorted(constrained, key=lambda i: -len(self.tok_encode(requests[i].args[0]))):
+        for i in constrained:
             gen_kwargs = requests[i].args[1]
             budget = self.automata.budget_for(
                 gen_kwargs[CONSTRAINT_KEY], normalize_gen_kwargs(gen_kwargs, self.max_gen_toks)["max_gen_toks"]
@@ -68,8 +82,9 @@ class MedinjHFLM(HFLM):
             by_settings.setdefault((_settings_key(gen_kwargs), budget), []).append(i)
         progress = tqdm(total=len(constrained), disable=disable_tqdm or self.rank != 0, desc="Constrained generation")
         for indices in by_settings.values():
-            for start in range(0, len(indices), self.documents_per_batch):
-                batch = indices[start : start + self.documents_per_batch]
+            contexts = [self.tok_encode(requests[i].args[0]) for i in indices]
+            for positions in prefix_batches(contexts, self.documents_per_batch):
+                batch = [indices[position] for position in positions]
                 outputs = self._generate_constrained([requests[i].args for i in batch])
                 for i, output in zip(batch, outputs, strict=True):
                     results[i] = output
@@ -93,8 +108,11 @@ class MedinjHFLM(HFLM):
         context_ids, attention_mask = self.tok_batch_encode(
             contexts, left_truncate_len=self.max_length - max_new_tokens, truncation=self.truncation
         )
+        context_ids, attention_mask, cache = self._reuse_generation_prefix(context_ids, attention_mask)
         automata = [self.automata.automaton(constraint) for constraint in constraints]
         processor = ConstrainedLogitsProcessor(automata, budgets, prompt_length=context_ids.shape[1])
+        if cache is not None:
+            kwargs["past_key_values"] = cache
         generated = self._model_generate(
             context=context_ids.to(self.device),
             attention_mask=attention_mask.to(self.device),
@@ -109,6 +127,36 @@ class MedinjHFLM(HFLM):
             text = self.automata.decode(row)
             outputs.append(postprocess_generated_text(text, stop=until, think_end_token=None))
         return outputs
+
+    def _autocast(self) -> torch.autocast:
+        """The mixed precision lm-eval's ``hf`` model runs under (disabled without ``mixed_precision_dtype``)."""
+        dtype = self.mixed_precision_dtype
+        return torch.autocast(device_type=self.device.type, dtype=dtype, enabled=dtype is not None)
+
+    def _reuse_generation_prefix(
+        self, context_ids: torch.Tensor, attention_mask: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, Any]:
+        """Move the left padding after the rows' common head and cache that head once.
+
+        Positions follow the attention mask, so ``head, padding, rest`` generates exactly as
+        ``padding, head, rest``; the head then sits in the same columns of every row.
+        """
+        rows = [ids[mask.bool()].tolist() for ids, mask in zip(context_ids, attention_mask, strict=True)]
+        shared = reusable_prefix_length(rows) if self.reuse_prefix and len(rows) > 1 else 0
+        if not shared:
+            return context_ids, attention_mask, None
+        width = context_ids.shape[1]
+        ids = torch.full_like(context_ids, self.tokenizer.pad_token_id)
+        mask = torch.zeros_like(attention_mask)
+        for row, tokens in enumerate(rows):
+            ids[row, :shared] = torch.tensor(tokens[:shared])
+            ids[row, width - len(tokens) + shared :] = torch.tensor(tokens[shared:])
+            mask[row, :shared] = 1
+            mask[row, width - len(tokens) + shared :] = 1
+        self.reused_prefix_tokens += shared * (len(rows) - 1)
+        with torch.no_grad(), self._autocast():
+            cache = prefix_cache(self.model, rows[0][:shared], len(rows))
+        return ids, mask, cache
 
     # ---------------------------------------------------------------- shared-prefix scoring
 
@@ -135,10 +183,9 @@ class MedinjHFLM(HFLM):
             outputs = super()._loglikelihood_tokens([requests[i] for i in single], disable_tqdm, override_bs)
             for i, output in zip(single, outputs, strict=True):
                 results[i] = output
-        shared.sort(key=lambda indices: -len(requests[indices[0]][1]))
         progress = tqdm(total=len(in_shared), disable=disable_tqdm or self.rank != 0, desc="Shared-prefix scoring")
-        for start in range(0, len(shared), self.documents_per_batch):
-            groups = shared[start : start + self.documents_per_batch]
+        for positions in prefix_batches([requests[indices[0]][1] for indices in shared], self.documents_per_batch):
+            groups = [shared[position] for position in positions]
             trees = [
                 build_prefix_tree(requests[indices[0]][1], [requests[i][2] for i in indices]) for indices in groups
             ]
@@ -158,22 +205,21 @@ class MedinjHFLM(HFLM):
 
     def _score_trees(self, trees: list[PrefixTree]) -> list[list[tuple[float, bool]]]:
         pad_token_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self.eot_token_id
-        input_ids, position_ids, mask = batch_inputs(trees, pad_token_id, self.model.dtype)
+        contexts = [tree.tokens[: tree.context_length] for tree in trees]
+        shared = reusable_prefix_length(contexts) if self.reuse_prefix and len(trees) > 1 else 0
+        input_ids, position_ids, mask = batch_inputs(trees, pad_token_id, self.model.dtype, prefix_length=shared)
         first_kept = min(tree.context_length for tree in trees) - 1
-        with (
-            torch.no_grad(),
-            torch.autocast(
-                device_type=self.device.type,
-                dtype=self.mixed_precision_dtype,
-                enabled=self.mixed_precision_dtype is not None,
-            ),
-        ):
+        with torch.no_grad(), self._autocast():
+            cache = prefix_cache(self.model, contexts[0][:shared], len(trees)) if shared else None
             logits = self.model(
                 input_ids=input_ids.to(self.device),
                 position_ids=position_ids.to(self.device),
                 attention_mask=mask.to(self.device),
-                logits_to_keep=input_ids.shape[1] - first_kept,
+                past_key_values=cache,
+                use_cache=cache is not None,
+                logits_to_keep=shared + input_ids.shape[1] - first_kept,
             ).logits
+        self.reused_prefix_tokens += shared * (len(trees) - 1)
         return score_trees(logits, first_kept, trees, self.softmax_dtype)
 
 

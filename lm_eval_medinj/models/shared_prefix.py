@@ -6,15 +6,25 @@ whole context and to its own ancestors, at the position it would have in context
 continuation, through a 4-D attention mask. The logits that predict each continuation token
 are then those of lm-eval's one-sequence-per-continuation forward, for a fraction of its cost:
 multi-answer questions need about one prefill instead of one per candidate subset.
+
+Documents also share prompt heads (instruction, system prompt, few-shot examples): batches
+gather contexts with a common head, whose key/value cache is computed once per batch and
+reused by every row (:func:`prefix_cache`), for scoring and for generation alike.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import pairwise
 
 import torch
 import torch.nn.functional as F
+from transformers import DynamicCache, PreTrainedModel
+from transformers.cache_utils import DynamicLayer
+
+# Contexts sharing at least this many head tokens are batched together and reuse their head.
+MIN_SHARED_PREFIX = 16
 
 
 @dataclass(frozen=True)
@@ -60,10 +70,80 @@ def build_prefix_tree(context: Sequence[int], continuations: Sequence[Sequence[i
     )
 
 
+def common_prefix_length(sequences: Sequence[Sequence[int]]) -> int:
+    """Number of leading tokens all ``sequences`` share."""
+    first, length = sequences[0], min(len(sequence) for sequence in sequences)
+    for sequence in sequences[1:]:
+        shared = 0
+        while shared < length and sequence[shared] == first[shared]:
+            shared += 1
+        length = shared
+    return length
+
+
+def prefix_batches(
+    contexts: Sequence[Sequence[int]], batch_size: int, min_shared: int = MIN_SHARED_PREFIX
+) -> list[list[int]]:
+    """Indices of ``contexts`` in batches: contexts sharing a head batched together, longest first.
+
+    Contexts sorted by their tokens sit next to those they share most with; runs whose
+    neighbours share at least ``min_shared`` tokens form families, the rest one pool. Each
+    family (and the pool) is sorted by length, longest first, and cut into batches.
+    """
+    if not contexts:
+        return []
+    order = sorted(range(len(contexts)), key=lambda i: contexts[i])
+    runs = [[order[0]]]
+    for previous, current in pairwise(order):
+        if common_prefix_length([contexts[previous], contexts[current]]) >= min_shared:
+            runs[-1].append(current)
+        else:
+            runs.append([current])
+    families = [run for run in runs if len(run) > 1]
+    pool = [i for run in runs if len(run) == 1 for i in run]
+    batches = []
+    for family in [*families, pool]:
+        family.sort(key=lambda i: -len(contexts[i]))
+        batches.extend(family[start : start + batch_size] for start in range(0, len(family), batch_size))
+    return batches
+
+
+def reusable_prefix_length(contexts: Sequence[Sequence[int]], min_shared: int = MIN_SHARED_PREFIX) -> int:
+    """Head tokens worth caching for one batch: shared by all, leaving each row one token."""
+    shared = min(common_prefix_length(contexts), min(len(context) for context in contexts) - 1)
+    return shared if shared >= min_shared else 0
+
+
+def supports_prefix_cache(model: PreTrainedModel) -> bool:
+    """Whether ``model`` keeps a plain growing key/value cache (no sliding window, no recurrent state)."""
+    try:
+        layers = DynamicCache(config=model.config).layers
+    except (AttributeError, KeyError, TypeError, ValueError):
+        return False
+    return bool(layers) and all(type(layer) is DynamicLayer for layer in layers)
+
+
+def prefix_cache(model: PreTrainedModel, prefix: Sequence[int], rows: int) -> DynamicCache:
+    """The key/value cache of ``prefix``, computed once and shared by ``rows`` batch rows."""
+    device = next(model.parameters()).device
+    with torch.no_grad():
+        head = model(input_ids=torch.tensor([list(prefix)], device=device), use_cache=True, logits_to_keep=1)
+    return DynamicCache(
+        ddp_cache_data=[
+            (layer.keys.expand(rows, -1, -1, -1), layer.values.expand(rows, -1, -1, -1))
+            for layer in head.past_key_values.layers
+        ]
+    )
+
+
 def batch_inputs(
-    trees: Sequence[PrefixTree], pad_token_id: int, dtype: torch.dtype
+    trees: Sequence[PrefixTree], pad_token_id: int, dtype: torch.dtype, prefix_length: int = 0
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Right-padded input ids, position ids and additive 4-D attention mask for ``trees``."""
+    """Right-padded input ids, position ids and additive 4-D attention mask for ``trees``.
+
+    With ``prefix_length``, the first tokens (shared by every tree and held in a cache) are left
+    out of the inputs; the mask keeps one column per cached token, visible to every row.
+    """
     length = max(len(tree.tokens) for tree in trees)
     input_ids = torch.full((len(trees), length), pad_token_id, dtype=torch.long)
     position_ids = torch.zeros((len(trees), length), dtype=torch.long)
@@ -78,8 +158,9 @@ def batch_inputs(
             allowed[row, 0, node, visible] = True
         padding = torch.arange(size, length)
         allowed[row, 0, padding, padding] = True  # padding sees itself only: no empty softmax row
+    allowed = allowed[:, :, prefix_length:]
     mask = torch.zeros(allowed.shape, dtype=dtype).masked_fill_(~allowed, torch.finfo(dtype).min)
-    return input_ids, position_ids, mask
+    return input_ids[:, prefix_length:], position_ids[:, prefix_length:], mask
 
 
 def score_trees(

@@ -34,6 +34,11 @@ def medinj_hf(tiny_model_dir: Path) -> MedinjHFLM:
 
 
 @pytest.fixture(scope="module")
+def medinj_hf_no_reuse(tiny_model_dir: Path) -> MedinjHFLM:
+    return MedinjHFLM(pretrained=str(tiny_model_dir), reuse_prefix=False, **MODEL_ARGS)
+
+
+@pytest.fixture(scope="module")
 def plain_hf(tiny_model_dir: Path) -> HFLM:
     return HFLM(pretrained=str(tiny_model_dir), **MODEL_ARGS)
 
@@ -57,6 +62,21 @@ def test_shared_prefix_scores_equal_plain_hf(
 ) -> None:
     requests = _requests(demo_tasks, task_name, 4, plain_hf, chat)
     assert_same_scores(plain_hf.loglikelihood(requests), medinj_hf.loglikelihood(requests))
+
+
+@pytest.mark.parametrize("chat", [False, True])
+def test_reusing_shared_heads_changes_no_score_and_no_output(
+    demo_tasks: TaskManager, medinj_hf: MedinjHFLM, medinj_hf_no_reuse: MedinjHFLM, chat: bool
+) -> None:
+    scored = _requests(demo_tasks, "medinj_mcq_native", 8, medinj_hf, chat)
+    generated = _requests(demo_tasks, "medinj_mcq_native_gen", 8, medinj_hf, chat)
+    before = medinj_hf.reused_prefix_tokens
+    assert_same_scores(medinj_hf_no_reuse.loglikelihood(scored), medinj_hf.loglikelihood(scored))
+    after_scoring = medinj_hf.reused_prefix_tokens
+    assert medinj_hf_no_reuse.generate_until(generated) == medinj_hf.generate_until(generated)
+    assert after_scoring > before, "scoring batches should have reused their shared instruction"
+    assert medinj_hf.reused_prefix_tokens > after_scoring, "generation batches should have reused it too"
+    assert medinj_hf_no_reuse.reused_prefix_tokens == 0
 
 
 @pytest.mark.parametrize("chat", [False, True])
