@@ -7,8 +7,14 @@ Side by side, in one process, on the first N MCQU and N MCQ test questions:
     returning per-step scores;
 (b) floor: one batched forward pass over the same prompts, nothing else;
 (c) this package through lm-eval: ``medinj_frenchmedmcqa`` (choice scoring) on ``hf`` and on
-    ``medinj-hf``, ``medinj_frenchmedmcqa_gen`` and ``_greedy`` on ``medinj-hf``, and the
-    ``_gen`` requests generated without their constraint (outlines' overhead).
+    ``medinj-hf``, ``medinj_frenchmedmcqa_gen`` and ``_greedy`` on ``medinj-hf``, the choice and
+    ``_gen`` runs again with ``reuse_prefix=False`` (what the shared prompt head saves), and the
+    ``_gen`` requests generated with (``medinj-hf``, ``reuse_prefix=False``) and without (``hf``)
+    their constraint (outlines' overhead).
+
+``--random_model qwen3-4b`` swaps SmolLM2 for a randomly initialised model with the shape of
+Qwen3-4B-Instruct-2507 (speed does not depend on weight values; SmolLM2's tokenizer stands in
+for Qwen's, which needs the Hub), for a run on ``--device cuda --dtype bfloat16``.
 
 Usage: python bench/constrained_bench.py --data_dir DIR --limit 100 --out bench/results.json
 """
@@ -30,7 +36,7 @@ import torch
 from lm_eval import simple_evaluate
 from lm_eval.models.huggingface import HFLM
 from lm_eval.tasks import TaskManager
-from transformers import AutoModelForCausalLM, AutoTokenizer, LogitsProcessor, LogitsProcessorList
+from transformers import AutoModelForCausalLM, AutoTokenizer, LogitsProcessor, LogitsProcessorList, Qwen3Config
 
 import lm_eval_medinj.models  # noqa: F401  (registers medinj-hf)
 from lm_eval_medinj.answers import parse_answer
@@ -39,6 +45,21 @@ from lm_eval_medinj.demo import smollm2_gguf
 from lm_eval_medinj.lm_tasks import doc_to_choice, doc_to_text, load_dataset
 from lm_eval_medinj.models.hf import MedinjHFLM
 from lm_eval_medinj.paths import tasks_path
+
+# Qwen3-4B-Instruct-2507's architecture (its config.json), for random-weight speed runs.
+QWEN3_4B_SHAPE = {
+    "hidden_size": 2560,
+    "intermediate_size": 9728,
+    "num_hidden_layers": 36,
+    "num_attention_heads": 32,
+    "num_key_value_heads": 8,
+    "head_dim": 128,
+    "vocab_size": 151936,
+    "max_position_embeddings": 262144,
+    "rope_theta": 5000000.0,
+    "rms_norm_eps": 1e-6,
+    "tie_word_embeddings": True,
+}
 
 
 class PeakMemory:
@@ -63,13 +84,17 @@ class PeakMemory:
 
 
 def measure(name: str, items: int, run: Callable[[], Any], report: dict[str, Any]) -> Any:
-    """Time ``run`` and record wall time, items/s and peak RSS under ``name``."""
+    """Time ``run`` and record wall time, items/s and peak memory (RSS, and GPU if any) under ``name``."""
     print(f"[bench] {name} ...", flush=True)
+    if torch.cuda.is_available():
+        torch.cuda.reset_peak_memory_stats()
     with PeakMemory() as memory:
         start = time.perf_counter()
         output = run()
         wall = time.perf_counter() - start
     report[name] = {"wall_s": wall, "items": items, "items_per_s": items / wall, "peak_rss_mib": memory.peak / 2**20}
+    if torch.cuda.is_available():
+        report[name]["peak_gpu_mib"] = torch.cuda.max_memory_allocated() / 2**20
     print(f"[bench] {name}: {wall:.1f} s", flush=True)
     return output
 
@@ -100,7 +125,7 @@ def baseline(model: Any, tokenizer: Any, docs: list[dict[str, Any]], mode: str) 
     mask = LogitsProcessorList([VocabularyMask(letter_mask(tokenizer, model.config.vocab_size, end_ids))])
     outputs = []
     for doc in docs:
-        inputs = tokenizer(doc_to_text(doc), return_tensors="pt")
+        inputs = tokenizer(doc_to_text(doc), return_tensors="pt").to(model.device)
         budget = answer_token_budget(len(doc["option_letters"]), doc["task"] == "mcq")
         with torch.no_grad():
             generated = model.generate(
@@ -113,6 +138,7 @@ def baseline(model: Any, tokenizer: Any, docs: list[dict[str, Any]], mode: str) 
                 pad_token_id=tokenizer.eos_token_id,
             )
         outputs.append(tokenizer.decode(generated.sequences[0, inputs.input_ids.shape[1] :], skip_special_tokens=True))
+    synchronize(model.device)
     return outputs
 
 
@@ -122,9 +148,35 @@ def floor(model: Any, tokenizer: Any, docs: list[dict[str, Any]], batch_size: in
     for start in range(0, len(docs), batch_size):
         batch = tokenizer(
             [doc_to_text(doc) for doc in docs[start : start + batch_size]], return_tensors="pt", padding=True
-        )
+        ).to(model.device)
         with torch.no_grad():
             model(**batch)
+    synchronize(model.device)
+
+
+def synchronize(device: torch.device) -> None:
+    """Wait for queued GPU work, so wall times cover it."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def load_model(args: argparse.Namespace) -> tuple[Any, Any, str]:
+    """SmolLM2 from its GGUF, or a random model of ``args.random_model``'s shape; and a description."""
+    folder, name = smollm2_gguf()
+    tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=name)
+    dtype = getattr(torch, args.dtype)
+    if args.random_model is None:
+        model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name, dtype=dtype)
+        return model.to(args.device).eval(), tokenizer, f"{folder / name} (dequantised to {args.dtype})"
+    config = Qwen3Config(
+        **QWEN3_4B_SHAPE,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    with torch.device(args.device):
+        model = AutoModelForCausalLM.from_config(config, dtype=dtype)
+    return model.eval(), tokenizer, f"random weights, Qwen3-4B-Instruct-2507 shape, {args.dtype}, SmolLM2 tokenizer"
 
 
 def lm_eval_run(lm: HFLM, tasks: list[str], manager: TaskManager, limit: int) -> dict[str, Any]:
@@ -202,6 +254,9 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=100, help="questions per format (MCQU, MCQ)")
     parser.add_argument("--hf_mcq_limit", type=int, default=None, help="MCQ questions for plain hf choice scoring")
     parser.add_argument("--batch_size", type=int, default=8)
+    parser.add_argument("--random_model", choices=["qwen3-4b"], help="random weights of this shape instead of SmolLM2")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"])
     parser.add_argument("--out", default="bench/results.json")
     args = parser.parse_args()
     if args.render:
@@ -212,9 +267,7 @@ def main() -> None:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     torch.manual_seed(0)
 
-    folder, name = smollm2_gguf()
-    tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=name)
-    model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name, dtype=torch.float32).eval()
+    model, tokenizer, description = load_model(args)
     docs = {
         task: load_dataset("frenchmedmcqa", task, data_dir=args.data_dir)["test"].select(range(args.limit)).to_list()
         for task in ("mcqu", "mcq")
@@ -223,7 +276,8 @@ def main() -> None:
     items = len(all_docs)
     report: dict[str, Any] = {
         "setup": {
-            "model": f"{folder / name} (dequantised to float32)",
+            "model": description,
+            "device": str(model.device),
             "questions": {task: len(task_docs) for task, task_docs in docs.items()},
             "batch_size": args.batch_size,
             "torch_threads": torch.get_num_threads(),
@@ -232,9 +286,10 @@ def main() -> None:
         }
     }
     manager = TaskManager(include_path=str(tasks_path()), metadata={"data_dir": args.data_dir})
-    lm_args = {"tokenizer": tokenizer, "batch_size": args.batch_size, "device": "cpu"}
+    lm_args = {"tokenizer": tokenizer, "batch_size": args.batch_size, "device": args.device}
     plain_hf = HFLM(pretrained=model, **lm_args)
     medinj_hf = MedinjHFLM(pretrained=model, **lm_args)
+    medinj_hf_no_reuse = MedinjHFLM(pretrained=model, reuse_prefix=False, **lm_args)
 
     floor(model, tokenizer, all_docs[:1], 1)  # warm-up: first-call allocations are not measured
     measure("floor_forward", items, lambda: floor(model, tokenizer, all_docs, args.batch_size), report)
@@ -243,10 +298,24 @@ def main() -> None:
     choice = measure(
         "medinj_hf_choice", items, lambda: lm_eval_run(medinj_hf, ["medinj_frenchmedmcqa"], manager, args.limit), report
     )
+    reused = {"choice": medinj_hf.reused_prefix_tokens}
     gen = measure(
         "medinj_hf_gen",
         items,
         lambda: lm_eval_run(medinj_hf, ["medinj_frenchmedmcqa_gen"], manager, args.limit),
+        report,
+    )
+    reused["gen"] = medinj_hf.reused_prefix_tokens - reused["choice"]
+    measure(
+        "medinj_hf_choice_no_reuse",
+        items,
+        lambda: lm_eval_run(medinj_hf_no_reuse, ["medinj_frenchmedmcqa"], manager, args.limit),
+        report,
+    )
+    measure(
+        "medinj_hf_gen_no_reuse",
+        items,
+        lambda: lm_eval_run(medinj_hf_no_reuse, ["medinj_frenchmedmcqa_gen"], manager, args.limit),
         report,
     )
     measure(
@@ -256,7 +325,8 @@ def main() -> None:
         report,
     )
     requests = gen_requests(manager, args.limit)
-    measure("gen_requests_constrained", items, lambda: medinj_hf.generate_until(requests), report)
+    # Outlines' cost alone: both sides without shared-head reuse, which plain hf does not have.
+    measure("gen_requests_constrained", items, lambda: medinj_hf_no_reuse.generate_until(requests), report)
     measure("gen_requests_unconstrained", items, lambda: plain_hf.generate_until(strip_constraint(requests)), report)
     hf_mcq_limit = args.hf_mcq_limit or args.limit
     hf_choice_mcqu = measure(
@@ -313,7 +383,11 @@ def main() -> None:
         "gen_over_baseline_masked": timings["medinj_hf_gen"] / timings["baseline_masked"],
         "greedy_over_baseline_greedy": timings["medinj_hf_greedy"] / timings["baseline_greedy"],
         "outlines_overhead": timings["gen_requests_constrained"] / timings["gen_requests_unconstrained"] - 1,
+        "choice_reuse_over_no_reuse": timings["medinj_hf_choice"] / timings["medinj_hf_choice_no_reuse"],
+        "gen_reuse_over_no_reuse": timings["medinj_hf_gen"] / timings["medinj_hf_gen_no_reuse"],
     }
+    report["reused_prefix_tokens"] = reused
+    report["prompt_tokens"] = sum(len(tokenizer(doc_to_text(doc)).input_ids) for doc in all_docs)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(report, indent=2, default=str))
     print(json.dumps(report["ratios"], indent=2))

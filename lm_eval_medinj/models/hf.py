@@ -17,11 +17,11 @@ from transformers import LogitsProcessorList
 from lm_eval_medinj.constraints import CONSTRAINT_KEY
 from lm_eval_medinj.models.guided import AutomatonCache, ConstrainedLogitsProcessor
 from lm_eval_medinj.models.shared_prefix import (
+    HeadCache,
     PrefixTree,
     batch_inputs,
     build_prefix_tree,
     prefix_batches,
-    prefix_cache,
     reusable_prefix_length,
     score_trees,
     supports_prefix_cache,
@@ -81,11 +81,12 @@ class MedinjHFLM(HFLM):
             )
             by_settings.setdefault((_settings_key(gen_kwargs), budget), []).append(i)
         progress = tqdm(total=len(constrained), disable=disable_tqdm or self.rank != 0, desc="Constrained generation")
+        heads = HeadCache(self.model) if self.reuse_prefix else None
         for indices in by_settings.values():
             contexts = [self.tok_encode(requests[i].args[0]) for i in indices]
             for positions in prefix_batches(contexts, self.documents_per_batch):
                 batch = [indices[position] for position in positions]
-                outputs = self._generate_constrained([requests[i].args for i in batch])
+                outputs = self._generate_constrained([requests[i].args for i in batch], heads)
                 for i, output in zip(batch, outputs, strict=True):
                     results[i] = output
                     self.cache_hook.add_partial("generate_until", requests[i].args, output)
@@ -93,7 +94,7 @@ class MedinjHFLM(HFLM):
         progress.close()
         return results
 
-    def _generate_constrained(self, batch: list[tuple[str, dict[str, Any]]]) -> list[str]:
+    def _generate_constrained(self, batch: list[tuple[str, dict[str, Any]]], heads: HeadCache | None) -> list[str]:
         """One left-padded ``generate`` call, each row under its own constraint and budget."""
         contexts = [context for context, _ in batch]
         constraints = [gen_kwargs[CONSTRAINT_KEY] for _, gen_kwargs in batch]
@@ -108,7 +109,7 @@ class MedinjHFLM(HFLM):
         context_ids, attention_mask = self.tok_batch_encode(
             contexts, left_truncate_len=self.max_length - max_new_tokens, truncation=self.truncation
         )
-        context_ids, attention_mask, cache = self._reuse_generation_prefix(context_ids, attention_mask)
+        context_ids, attention_mask, cache = self._reuse_generation_prefix(context_ids, attention_mask, heads)
         automata = [self.automata.automaton(constraint) for constraint in constraints]
         processor = ConstrainedLogitsProcessor(automata, budgets, prompt_length=context_ids.shape[1])
         if cache is not None:
@@ -134,7 +135,7 @@ class MedinjHFLM(HFLM):
         return torch.autocast(device_type=self.device.type, dtype=dtype, enabled=dtype is not None)
 
     def _reuse_generation_prefix(
-        self, context_ids: torch.Tensor, attention_mask: torch.Tensor
+        self, context_ids: torch.Tensor, attention_mask: torch.Tensor, heads: HeadCache | None
     ) -> tuple[torch.Tensor, torch.Tensor, Any]:
         """Move the left padding after the rows' common head and cache that head once.
 
@@ -142,9 +143,11 @@ class MedinjHFLM(HFLM):
         ``padding, head, rest``; the head then sits in the same columns of every row.
         """
         rows = [ids[mask.bool()].tolist() for ids, mask in zip(context_ids, attention_mask, strict=True)]
-        shared = reusable_prefix_length(rows) if self.reuse_prefix and len(rows) > 1 else 0
+        shared = reusable_prefix_length(rows) if heads is not None and len(rows) > 1 else 0
         if not shared:
             return context_ids, attention_mask, None
+        with self._autocast():
+            cache, shared = heads.for_batch(rows[0][:shared], len(rows))
         width = context_ids.shape[1]
         ids = torch.full_like(context_ids, self.tokenizer.pad_token_id)
         mask = torch.zeros_like(attention_mask)
@@ -154,8 +157,6 @@ class MedinjHFLM(HFLM):
             mask[row, :shared] = 1
             mask[row, width - len(tokens) + shared :] = 1
         self.reused_prefix_tokens += shared * (len(rows) - 1)
-        with torch.no_grad(), self._autocast():
-            cache = prefix_cache(self.model, rows[0][:shared], len(rows))
         return ids, mask, cache
 
     # ---------------------------------------------------------------- shared-prefix scoring
@@ -183,13 +184,14 @@ class MedinjHFLM(HFLM):
             outputs = super()._loglikelihood_tokens([requests[i] for i in single], disable_tqdm, override_bs)
             for i, output in zip(single, outputs, strict=True):
                 results[i] = output
+        heads = HeadCache(self.model) if self.reuse_prefix else None
         progress = tqdm(total=len(in_shared), disable=disable_tqdm or self.rank != 0, desc="Shared-prefix scoring")
         for positions in prefix_batches([requests[indices[0]][1] for indices in shared], self.documents_per_batch):
             groups = [shared[position] for position in positions]
             trees = [
                 build_prefix_tree(requests[indices[0]][1], [requests[i][2] for i in indices]) for indices in groups
             ]
-            for indices, scores in zip(groups, self._score_trees(trees), strict=True):
+            for indices, scores in zip(groups, self._score_trees(trees, heads), strict=True):
                 for i, answer in zip(indices, scores, strict=True):
                     results[i] = answer
                     if requests[i][0] is not None:
@@ -203,14 +205,14 @@ class MedinjHFLM(HFLM):
         keeps_logits = "logits_to_keep" in inspect.signature(self.model.forward).parameters
         return self.backend == "causal" and attention in MASKABLE_ATTENTION and keeps_logits
 
-    def _score_trees(self, trees: list[PrefixTree]) -> list[list[tuple[float, bool]]]:
+    def _score_trees(self, trees: list[PrefixTree], heads: HeadCache | None) -> list[list[tuple[float, bool]]]:
         pad_token_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self.eot_token_id
         contexts = [tree.tokens[: tree.context_length] for tree in trees]
-        shared = reusable_prefix_length(contexts) if self.reuse_prefix and len(trees) > 1 else 0
-        input_ids, position_ids, mask = batch_inputs(trees, pad_token_id, self.model.dtype, prefix_length=shared)
+        shared = reusable_prefix_length(contexts) if heads is not None and len(trees) > 1 else 0
         first_kept = min(tree.context_length for tree in trees) - 1
         with torch.no_grad(), self._autocast():
-            cache = prefix_cache(self.model, contexts[0][:shared], len(trees)) if shared else None
+            cache, shared = heads.for_batch(contexts[0][:shared], len(trees)) if shared else (None, 0)
+            input_ids, position_ids, mask = batch_inputs(trees, pad_token_id, self.model.dtype, prefix_length=shared)
             logits = self.model(
                 input_ids=input_ids.to(self.device),
                 position_ids=position_ids.to(self.device),

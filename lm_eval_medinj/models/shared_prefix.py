@@ -9,7 +9,7 @@ multi-answer questions need about one prefill instead of one per candidate subse
 
 Documents also share prompt heads (instruction, system prompt, few-shot examples): batches
 gather contexts with a common head, whose key/value cache is computed once per batch and
-reused by every row (:func:`prefix_cache`), for scoring and for generation alike.
+reused by every row (:class:`HeadCache`), for scoring and for generation alike.
 """
 
 from __future__ import annotations
@@ -123,17 +123,39 @@ def supports_prefix_cache(model: PreTrainedModel) -> bool:
     return bool(layers) and all(type(layer) is DynamicLayer for layer in layers)
 
 
-def prefix_cache(model: PreTrainedModel, prefix: Sequence[int], rows: int) -> DynamicCache:
-    """The key/value cache of ``prefix``, computed once and shared by ``rows`` batch rows."""
-    device = next(model.parameters()).device
-    with torch.no_grad():
-        head = model(input_ids=torch.tensor([list(prefix)], device=device), use_cache=True, logits_to_keep=1)
-    return DynamicCache(
-        ddp_cache_data=[
-            (layer.keys.expand(rows, -1, -1, -1), layer.values.expand(rows, -1, -1, -1))
-            for layer in head.past_key_values.layers
-        ]
-    )
+class HeadCache:
+    """Key/value states of the last prompt head computed, reused by the batches that start with it.
+
+    Batches of one family share at least ``min_shared`` head tokens, so the head is computed
+    once per family (at batch size 1) and cut to what each batch has in common with it. Make one
+    per evaluation call: the states are only valid for the weights they were computed with.
+    """
+
+    def __init__(self, model: PreTrainedModel, min_shared: int = MIN_SHARED_PREFIX):
+        self.model = model
+        self.min_shared = min_shared
+        self._tokens: list[int] = []
+        self._states: list[tuple[torch.Tensor, torch.Tensor]] = []
+
+    def for_batch(self, head: Sequence[int], rows: int) -> tuple[DynamicCache, int]:
+        """A cache holding the first tokens of ``head`` for ``rows`` rows, and how many it holds."""
+        reused = common_prefix_length([self._tokens, head])
+        if reused < self.min_shared:
+            self._compute(head)
+            reused = len(head)
+        return DynamicCache(
+            ddp_cache_data=[
+                (keys[:, :, :reused].expand(rows, -1, -1, -1), values[:, :, :reused].expand(rows, -1, -1, -1))
+                for keys, values in self._states
+            ]
+        ), reused
+
+    def _compute(self, head: Sequence[int]) -> None:
+        device = next(self.model.parameters()).device
+        with torch.no_grad():
+            output = self.model(input_ids=torch.tensor([list(head)], device=device), use_cache=True, logits_to_keep=1)
+        self._tokens = list(head)
+        self._states = [(layer.keys, layer.values) for layer in output.past_key_values.layers]
 
 
 def batch_inputs(

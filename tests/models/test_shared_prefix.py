@@ -9,11 +9,11 @@ import torch
 from transformers import AutoModelForCausalLM
 
 from lm_eval_medinj.models.shared_prefix import (
+    HeadCache,
     batch_inputs,
     build_prefix_tree,
     common_prefix_length,
     prefix_batches,
-    prefix_cache,
     reusable_prefix_length,
     score_trees,
     supports_prefix_cache,
@@ -75,31 +75,51 @@ def test_tiny_llama_supports_prefix_cache(tiny_model: AutoModelForCausalLM) -> N
     assert supports_prefix_cache(tiny_model)
 
 
+def _tree_scores(
+    model: AutoModelForCausalLM, trees: list, heads: HeadCache | None, shared: int
+) -> tuple[list[list[tuple[float, bool]]], int]:
+    """Scores of ``trees``, reusing up to ``shared`` head tokens from ``heads``; and the tokens reused."""
+    cache, shared = heads.for_batch(trees[0].tokens[:shared], len(trees)) if heads else (None, 0)
+    ids, positions, mask = batch_inputs(trees, 0, torch.float32, prefix_length=shared)
+    first_kept = min(tree.context_length for tree in trees) - 1
+    with torch.no_grad():
+        logits = model(
+            input_ids=ids,
+            position_ids=positions,
+            attention_mask=mask,
+            past_key_values=cache,
+            use_cache=cache is not None,
+            logits_to_keep=shared + ids.shape[1] - first_kept,
+        ).logits
+    return score_trees(logits, first_kept, trees, None), shared
+
+
+def _assert_same(expected: list[list[tuple[float, bool]]], actual: list[list[tuple[float, bool]]]) -> None:
+    for expected_row, actual_row in zip(expected, actual, strict=True):
+        for (logprob, greedy), (actual_logprob, actual_greedy) in zip(expected_row, actual_row, strict=True):
+            assert actual_logprob == pytest.approx(logprob, abs=1e-4)
+            assert actual_greedy == greedy
+
+
 def test_scores_with_a_cached_head_equal_scores_without(tiny_model: AutoModelForCausalLM) -> None:
     generator = torch.Generator().manual_seed(0)
-    head = torch.randint(5, 200, (24,), generator=generator).tolist()
-    contexts = [head + torch.randint(5, 200, (n,), generator=generator).tolist() for n in (7, 3, 11)]
+
+    def tokens(n: int) -> list[int]:
+        return torch.randint(5, 200, (n,), generator=generator).tolist()
+
+    head = tokens(24)
     continuations = [[11], [12, 13], [12, 14, 15]]
-    trees = [build_prefix_tree(context, continuations) for context in contexts]
-
-    def scores(prefix_length: int) -> list[list[tuple[float, bool]]]:
-        ids, positions, mask = batch_inputs(trees, 0, torch.float32, prefix_length=prefix_length)
-        first_kept = min(tree.context_length for tree in trees) - 1
-        cache = prefix_cache(tiny_model, head[:prefix_length], len(trees)) if prefix_length else None
-        with torch.no_grad():
-            logits = tiny_model(
-                input_ids=ids,
-                position_ids=positions,
-                attention_mask=mask,
-                past_key_values=cache,
-                use_cache=cache is not None,
-                logits_to_keep=prefix_length + ids.shape[1] - first_kept,
-            ).logits
-        return score_trees(logits, first_kept, trees, None)
-
-    full, cached = scores(0), scores(reusable_prefix_length(contexts))
+    first = [build_prefix_tree(head + tokens(n), continuations) for n in (7, 3, 11)]
+    # A second batch of the family shares 24 head tokens, only 20 of them with the first: the
+    # cached head is cut to those 20, not computed again.
+    second_head = head[:20] + [201, 202, 203, 204]
+    second = [build_prefix_tree(second_head + tokens(n), continuations) for n in (9, 5)]
+    heads = HeadCache(tiny_model)
+    contexts = [tree.tokens[: tree.context_length] for tree in first]
     assert reusable_prefix_length(contexts) == 24
-    for full_row, cached_row in zip(full, cached, strict=True):
-        for (full_logprob, full_greedy), (cached_logprob, cached_greedy) in zip(full_row, cached_row, strict=True):
-            assert cached_logprob == pytest.approx(full_logprob, abs=1e-4)
-            assert cached_greedy == full_greedy
+    assert reusable_prefix_length([tree.tokens[: tree.context_length] for tree in second]) == 24
+    first_scores, first_reused = _tree_scores(tiny_model, first, heads, 24)
+    second_scores, second_reused = _tree_scores(tiny_model, second, heads, 24)
+    assert (first_reused, second_reused) == (24, 20)
+    _assert_same(_tree_scores(tiny_model, first, None, 0)[0], first_scores)
+    _assert_same(_tree_scores(tiny_model, second, None, 0)[0], second_scores)
