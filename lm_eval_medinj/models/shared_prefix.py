@@ -99,13 +99,35 @@ def prefix_batches(
             runs[-1].append(current)
         else:
             runs.append([current])
-    families = [run for run in runs if len(run) > 1]
+    families = [family for run in runs if len(run) > 1 for family in _split_family(run, contexts, min_shared)]
     pool = [i for run in runs if len(run) == 1 for i in run]
     batches = []
     for family in [*families, pool]:
         family.sort(key=lambda i: -len(contexts[i]))
         batches.extend(family[start : start + batch_size] for start in range(0, len(family), batch_size))
     return batches
+
+
+def _split_family(family: list[int], contexts: Sequence[Sequence[int]], min_shared: int) -> list[list[int]]:
+    """Sub-families of a token-sorted family whose members share ``min_shared`` more tokens.
+
+    A chat template's system prompt joins MCQU and MCQ questions in one family; split where the
+    family's shortest shared head is reached, when every part is a family of its own with a
+    longer head (a single odd context keeps the family whole).
+    """
+    shared = [common_prefix_length([contexts[a], contexts[b]]) for a, b in pairwise(family)]
+    narrowest = min(shared)
+    parts = [[family[0]]]
+    for length, index in zip(shared, family[1:], strict=True):
+        if length == narrowest:
+            parts.append([index])
+        else:
+            parts[-1].append(index)
+    if len(parts) == 1 or any(
+        len(part) < 2 or common_prefix_length([contexts[i] for i in part]) < narrowest + min_shared for part in parts
+    ):
+        return [family]
+    return [sub for part in parts for sub in _split_family(part, contexts, min_shared)]
 
 
 def reusable_prefix_length(contexts: Sequence[Sequence[int]], min_shared: int = MIN_SHARED_PREFIX) -> int:
@@ -140,7 +162,8 @@ class HeadCache:
     def for_batch(self, head: Sequence[int], rows: int) -> tuple[DynamicCache, int]:
         """A cache holding the first tokens of ``head`` for ``rows`` rows, and how many it holds."""
         reused = common_prefix_length([self._tokens, head])
-        if reused < self.min_shared:
+        # Compute this head afresh when the rows would save more than computing it costs.
+        if reused < self.min_shared or (rows - 1) * (len(head) - reused) > len(head):
             self._compute(head)
             reused = len(head)
         return DynamicCache(

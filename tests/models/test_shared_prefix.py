@@ -42,6 +42,14 @@ def test_prefix_batches_keep_families_apart_and_put_longest_first() -> None:
     assert all(len(batch) <= 2 for batch in batches)
 
 
+def test_prefix_batches_split_a_family_joined_by_a_common_system_prompt() -> None:
+    system = list(range(500, 520))
+    single = [system + list(range(20)) + [i, 1, 1][: 1 + i % 3] for i in range(4)]
+    multiple = [system + list(range(100, 120)) + [i, 2][: 1 + i % 2] for i in range(3)]
+    batches = prefix_batches(single + multiple, batch_size=8)
+    assert sorted(map(sorted, batches)) == [[0, 1, 2, 3], [4, 5, 6]]
+
+
 def test_prefix_batches_with_short_shared_heads_is_a_length_sort() -> None:
     contexts = [[1, 2, 3], [1, 2, 3, 4, 5], [1, 9], [1, 2, 3, 4]]
     assert prefix_batches(contexts, batch_size=3) == [[1, 3, 0], [2]]
