@@ -33,6 +33,7 @@ from typing import Any
 
 import psutil
 import torch
+from bench_cli import benchmark_parser, parse_or_render
 from lm_eval import simple_evaluate
 from lm_eval.models.huggingface import HFLM
 from lm_eval.tasks import TaskManager
@@ -248,22 +249,14 @@ def render_markdown(report: dict[str, Any]) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--render", metavar="RESULTS_JSON", help="print the markdown table of a results file")
-    parser.add_argument("--data_dir")
-    parser.add_argument("--limit", type=int, default=100, help="questions per format (MCQU, MCQ)")
+    parser = benchmark_parser(__doc__, default_out="bench/results.json")
     parser.add_argument("--hf_mcq_limit", type=int, default=None, help="MCQ questions for plain hf choice scoring")
-    parser.add_argument("--batch_size", type=int, default=8)
     parser.add_argument("--random_model", choices=["qwen3-4b"], help="random weights of this shape instead of SmolLM2")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"])
-    parser.add_argument("--out", default="bench/results.json")
-    args = parser.parse_args()
-    if args.render:
-        print(render_markdown(json.loads(Path(args.render).read_text())))
+    args = parse_or_render(parser, render_markdown)
+    if args is None:
         return
-    if not args.data_dir:
-        parser.error("--data_dir is required")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     torch.manual_seed(0)
 

@@ -9,7 +9,6 @@ Usage: python bench/prefix_reuse.py --data_dir DIR --limit 100 --out bench/prefi
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import time
@@ -17,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from bench_cli import benchmark_parser, parse_or_render
 from lm_eval import simple_evaluate
 from lm_eval.tasks import TaskManager
 from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -28,8 +28,9 @@ from lm_eval_medinj.paths import tasks_path
 TASKS = ("medinj_frenchmedmcqa", "medinj_frenchmedmcqa_gen")
 
 
-def render_markdown(rows: list[dict[str, Any]]) -> str:
+def render_markdown(report: dict[str, Any]) -> str:
     """One line per (chat, task): wall time off and on, the speed-up and the tokens reused."""
+    rows = report["runs"]
     lines = [
         "| chat template | task | reuse off (s) | reuse on (s) | speed-up | prompt tokens reused | em equal |",
         "|---|---|---:|---:|---:|---:|---|",
@@ -46,18 +47,10 @@ def render_markdown(rows: list[dict[str, Any]]) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--render", metavar="RESULTS_JSON", help="print the markdown table of a results file")
-    parser.add_argument("--data_dir")
-    parser.add_argument("--limit", type=int, default=100, help="questions per format (MCQU, MCQ)")
-    parser.add_argument("--batch_size", type=int, default=8)
-    parser.add_argument("--out", default="bench/prefix_reuse.json")
-    args = parser.parse_args()
-    if args.render:
-        print(render_markdown(json.loads(Path(args.render).read_text())["runs"]))
+    parser = benchmark_parser(__doc__, default_out="bench/prefix_reuse.json")
+    args = parse_or_render(parser, render_markdown)
+    if args is None:
         return
-    if not args.data_dir:
-        parser.error("--data_dir is required")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     folder, name = smollm2_gguf()
     tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=name)
@@ -98,7 +91,7 @@ def main() -> None:
         "runs": runs,
     }
     Path(args.out).write_text(json.dumps(report, indent=2))
-    print(render_markdown(runs))
+    print(render_markdown(report))
 
 
 if __name__ == "__main__":
