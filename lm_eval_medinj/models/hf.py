@@ -82,11 +82,11 @@ class MedinjHFLM(HFLM):
             by_settings.setdefault((_settings_key(gen_kwargs), budget), []).append(i)
         progress = tqdm(total=len(constrained), disable=disable_tqdm or self.rank != 0, desc="Constrained generation")
         heads = HeadCache(self.model) if self.reuse_prefix else None
-        for indices in by_settings.values():
+        for (_, budget), indices in by_settings.items():
             contexts = [self.tok_encode(requests[i].args[0]) for i in indices]
             for positions in prefix_batches(contexts, self.documents_per_batch):
                 batch = [indices[position] for position in positions]
-                outputs = self._generate_constrained([requests[i].args for i in batch], heads)
+                outputs = self._generate_constrained([requests[i].args for i in batch], budget, heads)
                 for i, output in zip(batch, outputs, strict=True):
                     results[i] = output
                     self.cache_hook.add_partial("generate_until", requests[i].args, output)
@@ -94,31 +94,28 @@ class MedinjHFLM(HFLM):
         progress.close()
         return results
 
-    def _generate_constrained(self, batch: list[tuple[str, dict[str, Any]]], heads: HeadCache | None) -> list[str]:
-        """One left-padded ``generate`` call, each row under its own constraint and budget."""
+    def _generate_constrained(
+        self, batch: list[tuple[str, dict[str, Any]]], budget: int, heads: HeadCache | None
+    ) -> list[str]:
+        """One left-padded ``generate`` call, each row under its own constraint, all within ``budget`` tokens."""
         contexts = [context for context, _ in batch]
         constraints = [gen_kwargs[CONSTRAINT_KEY] for _, gen_kwargs in batch]
         kwargs = normalize_gen_kwargs(_without_constraint(batch[0][1]), self.max_gen_toks)
-        budgets = [
-            self.automata.budget_for(constraint, normalize_gen_kwargs(gen_kwargs, self.max_gen_toks)["max_gen_toks"])
-            for constraint, (_, gen_kwargs) in zip(constraints, batch, strict=True)
-        ]
         until = handle_stop_sequences(kwargs.pop("until", None), eos=self.tok_decode(self.eot_token_id, False))
         kwargs.pop("max_gen_toks")
-        max_new_tokens = max(budgets)
         context_ids, attention_mask = self.tok_batch_encode(
-            contexts, left_truncate_len=self.max_length - max_new_tokens, truncation=self.truncation
+            contexts, left_truncate_len=self.max_length - budget, truncation=self.truncation
         )
         context_ids, attention_mask, cache = self._reuse_generation_prefix(context_ids, attention_mask, heads)
         automata = [self.automata.automaton(constraint) for constraint in constraints]
-        processor = ConstrainedLogitsProcessor(automata, budgets, prompt_length=context_ids.shape[1])
+        processor = ConstrainedLogitsProcessor(automata, [budget] * len(batch), prompt_length=context_ids.shape[1])
         if cache is not None:
             kwargs["past_key_values"] = cache
         generated = self._model_generate(
             context=context_ids.to(self.device),
             attention_mask=attention_mask.to(self.device),
             stop=until,
-            max_length=context_ids.shape[1] + max_new_tokens,
+            max_length=context_ids.shape[1] + budget,
             logits_processor=LogitsProcessorList([processor]),
             eos_token_id=self.eot_token_id,
             **kwargs,

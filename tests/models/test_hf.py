@@ -47,6 +47,13 @@ def _task_manager(data_dir: Path) -> TaskManager:
     return TaskManager(include_path=str(tasks_path()), metadata={"data_dir": str(data_dir)})
 
 
+def _evaluate(model: HFLM, manager: TaskManager, task_name: str, limit: int, **kwargs: Any) -> dict[str, Any]:
+    """lm-eval's ``simple_evaluate`` on one task or group, samples logged."""
+    return simple_evaluate(
+        model=model, tasks=[task_name], task_manager=manager, limit=limit, log_samples=True, **kwargs
+    )
+
+
 def _requests(manager: TaskManager, task_name: str, limit: int, model: HFLM, chat: bool) -> list[Any]:
     task = next(iter(manager.load([task_name])["tasks"].values()))
     task.build_all_requests(
@@ -81,26 +88,13 @@ def test_reusing_shared_heads_changes_no_score_and_no_output(
 
 @pytest.mark.parametrize("chat", [False, True])
 def test_gen_tasks_emit_only_constrained_answers(demo_tasks: TaskManager, medinj_hf: MedinjHFLM, chat: bool) -> None:
-    results = simple_evaluate(
-        model=medinj_hf,
-        tasks=["medinj_gen"],
-        task_manager=demo_tasks,
-        limit=6,
-        log_samples=True,
-        apply_chat_template=chat,
-    )
+    results = _evaluate(medinj_hf, demo_tasks, "medinj_gen", 6, apply_chat_template=chat)
     assert check_gen_samples(results, ["medinj_mcqu_all_gen", "medinj_mcq_all_gen"]) == 12
     assert set(results["results"]["medinj_mcq_all_gen"]) >= {"em,none", "hamming,none"}
 
 
 def test_frenchmedmcqa_gen_tasks_emit_only_constrained_answers(frenchmedmcqa_dir: Path, medinj_hf: MedinjHFLM) -> None:
-    results = simple_evaluate(
-        model=medinj_hf,
-        tasks=["medinj_frenchmedmcqa_gen"],
-        task_manager=_task_manager(frenchmedmcqa_dir),
-        limit=8,
-        log_samples=True,
-    )
+    results = _evaluate(medinj_hf, _task_manager(frenchmedmcqa_dir), "medinj_frenchmedmcqa_gen", 8)
     assert check_gen_samples(results, ["medinj_frenchmedmcqa_mcqu_gen", "medinj_frenchmedmcqa_mcq_gen"]) == 16
 
 
@@ -110,13 +104,7 @@ def test_gen_task_under_plain_hf_stops_with_a_clear_error(demo_tasks: TaskManage
 
 
 def test_plain_requests_still_generate_freely(demo_tasks: TaskManager, medinj_hf: MedinjHFLM) -> None:
-    results = simple_evaluate(
-        model=medinj_hf,
-        tasks=["medinj_mcqu_native_greedy"],
-        task_manager=demo_tasks,
-        limit=2,
-        log_samples=True,
-    )
+    results = _evaluate(medinj_hf, demo_tasks, "medinj_mcqu_native_greedy", 2)
     samples = results["samples"]["medinj_mcqu_native_greedy"]
     assert all(CONSTRAINT_KEY not in sample["arguments"][0][1] for sample in samples)
     assert all(isinstance(sample["resps"][0][0], str) for sample in samples)
