@@ -8,9 +8,10 @@ Side by side, in one process, on the first N MCQU and N MCQ test questions:
 (b) floor: one batched forward pass over the same prompts, nothing else;
 (c) this package through lm-eval: ``medinj_frenchmedmcqa`` (choice scoring) on ``hf`` and on
     ``medinj-hf``, ``medinj_frenchmedmcqa_gen`` and ``_greedy`` on ``medinj-hf``, the choice and
-    ``_gen`` runs again with ``reuse_prefix=False`` (what the shared prompt head saves), and the
-    ``_gen`` requests generated with (``medinj-hf``, ``reuse_prefix=False``) and without (``hf``)
-    their constraint (outlines' overhead).
+    ``_gen`` runs again with ``reuse_prefix=False`` (what the shared prompt head saves), ``_gen``
+    again with ``decode_batch_size`` equal to the batch size (what decoding prefilled batches
+    together saves), and the ``_gen`` requests generated with (``medinj-hf`` with neither) and
+    without (``hf``) their constraint (outlines' overhead).
 
 ``--random_model qwen3-4b`` swaps SmolLM2 for a randomly initialised model with the shape of
 Qwen3-4B-Instruct-2507 (speed does not depend on weight values; SmolLM2's tokenizer stands in
@@ -283,6 +284,8 @@ def main() -> None:
     plain_hf = HFLM(pretrained=model, **lm_args)
     medinj_hf = MedinjHFLM(pretrained=model, **lm_args)
     medinj_hf_no_reuse = MedinjHFLM(pretrained=model, reuse_prefix=False, **lm_args)
+    medinj_hf_apart = MedinjHFLM(pretrained=model, decode_batch_size=args.batch_size, **lm_args)
+    medinj_hf_like_hf = MedinjHFLM(pretrained=model, reuse_prefix=False, decode_batch_size=args.batch_size, **lm_args)
 
     floor(model, tokenizer, all_docs[:1], 1)  # warm-up: first-call allocations are not measured
     measure("floor_forward", items, lambda: floor(model, tokenizer, all_docs, args.batch_size), report)
@@ -312,14 +315,20 @@ def main() -> None:
         report,
     )
     measure(
+        "medinj_hf_gen_apart",
+        items,
+        lambda: lm_eval_run(medinj_hf_apart, ["medinj_frenchmedmcqa_gen"], manager, args.limit),
+        report,
+    )
+    measure(
         "medinj_hf_greedy",
         items,
         lambda: lm_eval_run(medinj_hf, ["medinj_frenchmedmcqa_greedy"], manager, args.limit),
         report,
     )
     requests = gen_requests(manager, args.limit)
-    # Outlines' cost alone: both sides without shared-head reuse, which plain hf does not have.
-    measure("gen_requests_constrained", items, lambda: medinj_hf_no_reuse.generate_until(requests), report)
+    # Outlines' cost alone: both sides batched as plain hf batches (no shared head, no stacked decoding).
+    measure("gen_requests_constrained", items, lambda: medinj_hf_like_hf.generate_until(requests), report)
     measure("gen_requests_unconstrained", items, lambda: plain_hf.generate_until(strip_constraint(requests)), report)
     hf_mcq_limit = args.hf_mcq_limit or args.limit
     hf_choice_mcqu = measure(
@@ -378,6 +387,7 @@ def main() -> None:
         "outlines_overhead": timings["gen_requests_constrained"] / timings["gen_requests_unconstrained"] - 1,
         "choice_reuse_over_no_reuse": timings["medinj_hf_choice"] / timings["medinj_hf_choice_no_reuse"],
         "gen_reuse_over_no_reuse": timings["medinj_hf_gen"] / timings["medinj_hf_gen_no_reuse"],
+        "gen_together_over_apart": timings["medinj_hf_gen"] / timings["medinj_hf_gen_apart"],
     }
     report["reused_prefix_tokens"] = reused
     report["prompt_tokens"] = sum(len(tokenizer(doc_to_text(doc)).input_ids) for doc in all_docs)

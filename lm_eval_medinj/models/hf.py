@@ -16,6 +16,13 @@ from transformers import LogitsProcessorList
 
 from lm_eval_medinj.constraints import CONSTRAINT_KEY
 from lm_eval_medinj.models.guided import AutomatonCache, ConstrainedLogitsProcessor
+from lm_eval_medinj.models.merged_decoding import (
+    PrefilledBatch,
+    decoding_groups,
+    mask_positions,
+    stack_prefilled,
+    supports_stacked_decoding,
+)
 from lm_eval_medinj.models.shared_prefix import (
     HeadCache,
     PrefixTree,
@@ -36,18 +43,32 @@ LoglikelihoodRequest = tuple[tuple[str, str] | None, list[int], list[int]]
 class MedinjHFLM(HFLM):
     """HF backend that enforces per-request answer constraints and scores shared prefixes once.
 
-    Accepts every argument of lm-eval's ``hf`` model, plus ``reuse_prefix`` (default true):
-    documents batched together compute the prompt head they share once (key/value cache).
+    Accepts every argument of lm-eval's ``hf`` model, plus:
+
+    - ``reuse_prefix`` (default true): documents batched together compute the prompt head they
+      share once (key/value cache).
+    - ``decode_batch_size`` (default ``DECODE_ROWS``, or ``batch_size`` if larger): constrained
+      answers of several tokens are decoded this many rows at a time, after prefills of
+      ``batch_size`` rows.
+
     With ``batch_size=auto``, constrained generation and shared-prefix scoring run one
     document at a time.
     """
 
     ENFORCES_MEDINJ_CONSTRAINTS = True
+    DECODE_ROWS = 64
 
-    def __init__(self, *args: Any, reuse_prefix: bool = True, **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, reuse_prefix: bool = True, decode_batch_size: int | None = None, **kwargs: Any
+    ) -> None:
         super().__init__(*args, **kwargs)
         self._automaton_cache: AutomatonCache | None = None
-        self.reuse_prefix = reuse_prefix and supports_prefix_cache(self.model)
+        prefix_cache = supports_prefix_cache(self.model)
+        self.reuse_prefix = reuse_prefix and prefix_cache
+        # Batches are stacked for decoding only where their caches can be padded and copied.
+        stacked = prefix_cache and supports_stacked_decoding(self.model)
+        rows = decode_batch_size or max(self.DECODE_ROWS, self.documents_per_batch)
+        self.decode_batch_size = rows if stacked else 0
         # Prompt tokens not recomputed thanks to a shared head (scoring and generation).
         self.reused_prefix_tokens = 0
 
@@ -84,31 +105,74 @@ class MedinjHFLM(HFLM):
         heads = HeadCache(self.model) if self.reuse_prefix else None
         for (_, budget), indices in by_settings.items():
             contexts = [self.tok_encode(requests[i].args[0]) for i in indices]
-            for positions in prefix_batches(contexts, self.documents_per_batch):
-                batch = [indices[position] for position in positions]
-                outputs = self._generate_constrained([requests[i].args for i in batch], budget, heads)
-                for i, output in zip(batch, outputs, strict=True):
+            batches = [
+                [indices[p] for p in positions] for positions in prefix_batches(contexts, self.documents_per_batch)
+            ]
+            # One token is all a prefill gives: decoding several batches together saves nothing.
+            groups = decoding_groups(batches, self.decode_batch_size) if budget > 1 else [[batch] for batch in batches]
+            for group in groups:
+                outputs = self._generate_constrained(
+                    [[requests[i].args for i in batch] for batch in group], budget, heads
+                )
+                for i, output in zip([i for batch in group for i in batch], outputs, strict=True):
                     results[i] = output
                     self.cache_hook.add_partial("generate_until", requests[i].args, output)
-                progress.update(len(batch))
+                progress.update(sum(len(batch) for batch in group))
         progress.close()
         return results
 
     def _generate_constrained(
-        self, batch: list[tuple[str, dict[str, Any]]], budget: int, heads: HeadCache | None
+        self, batches: list[list[tuple[str, dict[str, Any]]]], budget: int, heads: HeadCache | None
     ) -> list[str]:
-        """One left-padded ``generate`` call, each row under its own constraint, all within ``budget`` tokens."""
-        contexts = [context for context, _ in batch]
-        constraints = [gen_kwargs[CONSTRAINT_KEY] for _, gen_kwargs in batch]
-        kwargs = normalize_gen_kwargs(_without_constraint(batch[0][1]), self.max_gen_toks)
+        """One ``generate`` call over ``batches``, each row under its own constraint, all within ``budget`` tokens.
+
+        A single batch is left-padded and generated as is; several are prefilled one by one,
+        then stacked (:mod:`merged_decoding`) and decoded together.
+        """
+        encoded = []
+        for batch in batches:
+            context_ids, attention_mask = self.tok_batch_encode(
+                [context for context, _ in batch],
+                left_truncate_len=self.max_length - budget,
+                truncation=self.truncation,
+            )
+            encoded.append(self._reuse_generation_prefix(context_ids, attention_mask, heads))
+        if len(encoded) == 1 or any(context_ids.shape[1] == 1 for context_ids, _, _ in encoded):
+            # One batch, or a one-token prompt with nothing to prefill: each batch generates alone.
+            return [
+                output
+                for batch, inputs in zip(batches, encoded, strict=True)
+                for output in self._decode(batch, budget, *inputs)
+            ]
+        requests = [request for batch in batches for request in batch]
+        stacked = stack_prefilled(
+            (self._prefill(*inputs) for inputs in encoded),
+            self.model.config,
+            rows=len(requests),
+            width=max(context_ids.shape[1] for context_ids, _, _ in encoded),
+            new_tokens=budget,
+            pad_token_id=self.tokenizer.pad_token_id,
+        )
+        # Eager decoding, as with a dynamic cache: shapes change from group to group.
+        return self._decode(
+            requests, budget, stacked.input_ids, stacked.attention_mask, stacked.cache, disable_compile=True
+        )
+
+    def _decode(
+        self,
+        requests: list[tuple[str, dict[str, Any]]],
+        budget: int,
+        context_ids: torch.Tensor,
+        attention_mask: torch.Tensor,
+        cache: Any,
+        **generate_kwargs: Any,
+    ) -> list[str]:
+        """``generate`` from left-padded prompts (``cache`` holding their first columns, if any)."""
+        kwargs = normalize_gen_kwargs(_without_constraint(requests[0][1]), self.max_gen_toks) | generate_kwargs
         until = handle_stop_sequences(kwargs.pop("until", None), eos=self.tok_decode(self.eot_token_id, False))
         kwargs.pop("max_gen_toks")
-        context_ids, attention_mask = self.tok_batch_encode(
-            contexts, left_truncate_len=self.max_length - budget, truncation=self.truncation
-        )
-        context_ids, attention_mask, cache = self._reuse_generation_prefix(context_ids, attention_mask, heads)
-        automata = [self.automata.automaton(constraint) for constraint in constraints]
-        processor = ConstrainedLogitsProcessor(automata, [budget] * len(batch), prompt_length=context_ids.shape[1])
+        automata = [self.automata.automaton(gen_kwargs[CONSTRAINT_KEY]) for _, gen_kwargs in requests]
+        processor = ConstrainedLogitsProcessor(automata, [budget] * len(requests), prompt_length=context_ids.shape[1])
         if cache is not None:
             kwargs["past_key_values"] = cache
         generated = self._model_generate(
@@ -125,6 +189,21 @@ class MedinjHFLM(HFLM):
             text = self.automata.decode(row)
             outputs.append(postprocess_generated_text(text, stop=until, think_end_token=None))
         return outputs
+
+    def _prefill(self, context_ids: torch.Tensor, attention_mask: torch.Tensor, cache: Any) -> PrefilledBatch:
+        """The key/value cache of every prompt column but the last, after the cached head if any."""
+        start = cache.get_seq_length() if cache is not None else 0
+        if start < context_ids.shape[1] - 1:
+            with torch.no_grad(), self._autocast():
+                cache = self.model(
+                    input_ids=context_ids[:, start:-1].to(self.device),
+                    attention_mask=attention_mask[:, :-1].to(self.device),
+                    position_ids=mask_positions(attention_mask)[:, start:-1].to(self.device),
+                    past_key_values=cache,
+                    use_cache=True,
+                    logits_to_keep=1,
+                ).past_key_values
+        return PrefilledBatch(context_ids, attention_mask, cache)
 
     def _autocast(self) -> torch.autocast:
         """The mixed precision lm-eval's ``hf`` model runs under (disabled without ``mixed_precision_dtype``)."""

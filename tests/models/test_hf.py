@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,12 @@ def medinj_hf(tiny_model_dir: Path) -> MedinjHFLM:
 @pytest.fixture(scope="module")
 def medinj_hf_no_reuse(tiny_model_dir: Path) -> MedinjHFLM:
     return MedinjHFLM(pretrained=str(tiny_model_dir), reuse_prefix=False, **MODEL_ARGS)
+
+
+@pytest.fixture(scope="module")
+def medinj_hf_apart(tiny_model_dir: Path) -> MedinjHFLM:
+    """Decodes every batch of ``batch_size`` rows on its own."""
+    return MedinjHFLM(pretrained=str(tiny_model_dir), decode_batch_size=MODEL_ARGS["batch_size"], **MODEL_ARGS)
 
 
 @pytest.fixture(scope="module")
@@ -84,6 +91,30 @@ def test_reusing_shared_heads_changes_no_score_and_no_output(
     assert after_scoring > before, "scoring batches should have reused their shared instruction"
     assert medinj_hf.reused_prefix_tokens > after_scoring, "generation batches should have reused it too"
     assert medinj_hf_no_reuse.reused_prefix_tokens == 0
+
+
+@pytest.mark.parametrize("chat", [False, True])
+def test_decoding_batches_together_changes_no_output(
+    demo_tasks: TaskManager, medinj_hf: MedinjHFLM, medinj_hf_apart: MedinjHFLM, chat: bool
+) -> None:
+    generated = _requests(demo_tasks, "medinj_mcq_native_gen", 12, medinj_hf, chat)
+    apart, apart_rows = _with_forward_rows(medinj_hf_apart, lambda: medinj_hf_apart.generate_until(generated))
+    together, together_rows = _with_forward_rows(medinj_hf, lambda: medinj_hf.generate_until(generated))
+    assert together == apart
+    assert max(apart_rows) == MODEL_ARGS["batch_size"]
+    assert max(together_rows) == len(generated) > MODEL_ARGS["batch_size"], "batches should decode together"
+
+
+def _with_forward_rows(model: HFLM, run: Callable[[], list[str]]) -> tuple[list[str], list[int]]:
+    """``run()``'s outputs, and the rows of every forward pass of ``model`` meanwhile."""
+    rows: list[int] = []
+    hook = model.model.register_forward_pre_hook(
+        lambda _, args, kwargs: rows.append(len(kwargs["input_ids"])), with_kwargs=True
+    )
+    try:
+        return run(), rows
+    finally:
+        hook.remove()
 
 
 @pytest.mark.parametrize("chat", [False, True])
