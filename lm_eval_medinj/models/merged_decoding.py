@@ -89,16 +89,13 @@ def stack_prefilled(
     row = 0
     for batch in batches:
         size, columns = batch.input_ids.shape
-        if not row:
-            layers = batch.cache.layers
-            cache.early_initialization(
-                batch_size=rows,
-                num_heads=[layer.keys.shape[1] for layer in layers],
-                head_dim=[layer.keys.shape[-1] for layer in layers],
-                dtype=layers[0].keys.dtype,
-                device=layers[0].keys.device,
-            )
         for stacked, own in zip(cache.layers, batch.cache.layers, strict=True):
+            if not row:  # allocate each layer where its own states live (layers may span devices)
+                heads, _, keys_dim = own.keys.shape[1:]
+                stacked.lazy_initialization(
+                    own.keys.new_empty((rows, heads, 0, keys_dim)),
+                    own.values.new_empty((rows, heads, 0, own.values.shape[-1])),
+                )
             stacked.keys[row : row + size, :, width - columns : width - 1] = own.keys
             stacked.values[row : row + size, :, width - columns : width - 1] = own.values
         input_ids.append(F.pad(batch.input_ids, [width - columns, 0], value=pad_token_id))
