@@ -291,58 +291,26 @@ def main() -> None:
     measure("floor_forward", items, lambda: floor(model, tokenizer, all_docs, args.batch_size), report)
     greedy = measure("baseline_greedy", items, lambda: baseline(model, tokenizer, all_docs, "greedy"), report)
     masked = measure("baseline_masked", items, lambda: baseline(model, tokenizer, all_docs, "masked"), report)
-    choice = measure(
-        "medinj_hf_choice", items, lambda: lm_eval_run(medinj_hf, ["medinj_frenchmedmcqa"], manager, args.limit), report
-    )
+
+    def evaluate(name: str, lm: HFLM, task: str, limit: int = args.limit, questions: int = items) -> dict[str, Any]:
+        """``task`` (``questions`` in all, ``limit`` per format) through lm-eval on ``lm``, measured under ``name``."""
+        return measure(name, questions, lambda: lm_eval_run(lm, [task], manager, limit), report)
+
+    choice = evaluate("medinj_hf_choice", medinj_hf, "medinj_frenchmedmcqa")
     reused = {"choice": medinj_hf.reused_prefix_tokens}
-    gen = measure(
-        "medinj_hf_gen",
-        items,
-        lambda: lm_eval_run(medinj_hf, ["medinj_frenchmedmcqa_gen"], manager, args.limit),
-        report,
-    )
+    gen = evaluate("medinj_hf_gen", medinj_hf, "medinj_frenchmedmcqa_gen")
     reused["gen"] = medinj_hf.reused_prefix_tokens - reused["choice"]
-    measure(
-        "medinj_hf_choice_no_reuse",
-        items,
-        lambda: lm_eval_run(medinj_hf_no_reuse, ["medinj_frenchmedmcqa"], manager, args.limit),
-        report,
-    )
-    measure(
-        "medinj_hf_gen_no_reuse",
-        items,
-        lambda: lm_eval_run(medinj_hf_no_reuse, ["medinj_frenchmedmcqa_gen"], manager, args.limit),
-        report,
-    )
-    measure(
-        "medinj_hf_gen_apart",
-        items,
-        lambda: lm_eval_run(medinj_hf_apart, ["medinj_frenchmedmcqa_gen"], manager, args.limit),
-        report,
-    )
-    measure(
-        "medinj_hf_greedy",
-        items,
-        lambda: lm_eval_run(medinj_hf, ["medinj_frenchmedmcqa_greedy"], manager, args.limit),
-        report,
-    )
+    evaluate("medinj_hf_choice_no_reuse", medinj_hf_no_reuse, "medinj_frenchmedmcqa")
+    evaluate("medinj_hf_gen_no_reuse", medinj_hf_no_reuse, "medinj_frenchmedmcqa_gen")
+    evaluate("medinj_hf_gen_apart", medinj_hf_apart, "medinj_frenchmedmcqa_gen")
+    evaluate("medinj_hf_greedy", medinj_hf, "medinj_frenchmedmcqa_greedy")
     requests = gen_requests(manager, args.limit)
     # Outlines' cost alone: both sides batched as plain hf batches (no shared head, no stacked decoding).
     measure("gen_requests_constrained", items, lambda: medinj_hf_like_hf.generate_until(requests), report)
     measure("gen_requests_unconstrained", items, lambda: plain_hf.generate_until(strip_constraint(requests)), report)
     hf_mcq_limit = args.hf_mcq_limit or args.limit
-    hf_choice_mcqu = measure(
-        "hf_choice_mcqu",
-        args.limit,
-        lambda: lm_eval_run(plain_hf, ["medinj_frenchmedmcqa_mcqu"], manager, args.limit),
-        report,
-    )
-    hf_choice_mcq = measure(
-        "hf_choice_mcq",
-        hf_mcq_limit,
-        lambda: lm_eval_run(plain_hf, ["medinj_frenchmedmcqa_mcq"], manager, hf_mcq_limit),
-        report,
-    )
+    hf_choice_mcqu = evaluate("hf_choice_mcqu", plain_hf, "medinj_frenchmedmcqa_mcqu", questions=args.limit)
+    hf_choice_mcq = evaluate("hf_choice_mcq", plain_hf, "medinj_frenchmedmcqa_mcq", hf_mcq_limit, hf_mcq_limit)
 
     # The machine may be shared: the floor is measured again last, and ratios use the faster one.
     measure("floor_forward_again", items, lambda: floor(model, tokenizer, all_docs, args.batch_size), report)

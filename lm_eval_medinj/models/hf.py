@@ -109,8 +109,7 @@ class MedinjHFLM(HFLM):
                 [indices[p] for p in positions] for positions in prefix_batches(contexts, self.documents_per_batch)
             ]
             # One token is all a prefill gives: decoding several batches together saves nothing.
-            groups = decoding_groups(batches, self.decode_batch_size) if budget > 1 else [[batch] for batch in batches]
-            for group in groups:
+            for group in decoding_groups(batches, self.decode_batch_size if budget > 1 else 0):
                 outputs = self._generate_constrained(
                     [[requests[i].args for i in batch] for batch in group], budget, heads
                 )
@@ -153,10 +152,7 @@ class MedinjHFLM(HFLM):
             new_tokens=budget,
             pad_token_id=self.tokenizer.pad_token_id,
         )
-        # Eager decoding, as with a dynamic cache: shapes change from group to group.
-        return self._decode(
-            requests, budget, stacked.input_ids, stacked.attention_mask, stacked.cache, disable_compile=True
-        )
+        return self._decode(requests, budget, stacked.input_ids, stacked.attention_mask, stacked.cache)
 
     def _decode(
         self,
@@ -165,16 +161,19 @@ class MedinjHFLM(HFLM):
         context_ids: torch.Tensor,
         attention_mask: torch.Tensor,
         cache: Any,
-        **generate_kwargs: Any,
     ) -> list[str]:
-        """``generate`` from left-padded prompts (``cache`` holding their first columns, if any)."""
-        kwargs = normalize_gen_kwargs(_without_constraint(requests[0][1]), self.max_gen_toks) | generate_kwargs
+        """``generate`` from left-padded prompts (``cache`` holding their first columns, if any).
+
+        Eager by default, even with a static cache: shapes change from call to call.
+        """
+        kwargs = normalize_gen_kwargs(_without_constraint(requests[0][1]), self.max_gen_toks)
         until = handle_stop_sequences(kwargs.pop("until", None), eos=self.tok_decode(self.eot_token_id, False))
         kwargs.pop("max_gen_toks")
         automata = [self.automata.automaton(gen_kwargs[CONSTRAINT_KEY]) for _, gen_kwargs in requests]
         processor = ConstrainedLogitsProcessor(automata, [budget] * len(requests), prompt_length=context_ids.shape[1])
         if cache is not None:
             kwargs["past_key_values"] = cache
+        kwargs.setdefault("disable_compile", True)
         generated = self._model_generate(
             context=context_ids.to(self.device),
             attention_mask=attention_mask.to(self.device),

@@ -17,8 +17,8 @@ from typing import TypeVar
 
 import torch
 import torch.nn.functional as F
-from transformers import DynamicCache, PretrainedConfig, PreTrainedModel, StaticCache
-from transformers.cache_utils import StaticLayer
+from transformers import PretrainedConfig, PreTrainedModel, StaticCache
+from transformers.cache_utils import Cache, StaticLayer
 
 Row = TypeVar("Row")
 
@@ -29,16 +29,7 @@ class PrefilledBatch:
 
     input_ids: torch.Tensor
     attention_mask: torch.Tensor
-    cache: DynamicCache
-
-
-@dataclass
-class StackedBatch:
-    """Prefilled batches as one: left-padded prompts and a static cache of all but their last column."""
-
-    input_ids: torch.Tensor
-    attention_mask: torch.Tensor
-    cache: StaticCache
+    cache: Cache
 
 
 def supports_stacked_decoding(model: PreTrainedModel) -> bool:
@@ -79,8 +70,10 @@ def stack_prefilled(
     width: int,
     new_tokens: int,
     pad_token_id: int,
-) -> StackedBatch:
-    """``rows`` prefilled rows, each batch left-padded to ``width`` columns, with room for ``new_tokens``.
+) -> PrefilledBatch:
+    """``rows`` prefilled rows as one batch, left-padded to ``width`` columns.
+
+    Their cache is static, with room for ``new_tokens`` more.
 
     ``batches`` may be a generator: each batch's own cache can go once it is copied.
     """
@@ -105,4 +98,4 @@ def stack_prefilled(
         raise ValueError(f"expected {rows} prefilled rows, got {row}")
     for layer in cache.layers:
         layer.cumulative_length.fill_(width - 1)
-    return StackedBatch(torch.cat(input_ids), torch.cat(attention_mask), cache)
+    return PrefilledBatch(torch.cat(input_ids), torch.cat(attention_mask), cache)
