@@ -5,6 +5,7 @@ from __future__ import annotations
 import inspect
 import json
 import logging
+import sys
 from typing import Any
 
 import torch
@@ -47,16 +48,17 @@ class MedinjHFLM(HFLM):
 
     - ``reuse_prefix`` (default true): documents batched together compute the prompt head they
       share once (key/value cache).
-    - ``decode_batch_size`` (default ``DECODE_ROWS``, or ``batch_size`` if larger): constrained
-      answers of several tokens are decoded this many rows at a time, after prefills of
-      ``batch_size`` rows.
+    - ``decode_batch_size``: constrained answers of several tokens are decoded after prefills of
+      ``batch_size`` rows, by groups of consecutive batches of at most this many rows; by
+      default, of as many rows as keep the group's key/value cache (rows x (prompt + answer
+      budget)) within ``DECODE_CACHE_TOKENS`` tokens.
 
     With ``batch_size=auto``, constrained generation and shared-prefix scoring run one
     document at a time.
     """
 
     ENFORCES_MEDINJ_CONSTRAINTS = True
-    DECODE_ROWS = 64
+    DECODE_CACHE_TOKENS = 65_536
 
     def __init__(
         self, *args: Any, reuse_prefix: bool = True, decode_batch_size: int | None = None, **kwargs: Any
@@ -65,10 +67,11 @@ class MedinjHFLM(HFLM):
         self._automaton_cache: AutomatonCache | None = None
         prefix_cache = supports_prefix_cache(self.model)
         self.reuse_prefix = reuse_prefix and prefix_cache
-        # Batches are stacked for decoding only where their caches can be padded and copied.
+        # Batches are stacked for decoding only where their caches can be padded and copied;
+        # a stack is bounded by its rows if decode_batch_size is given, else by its cache size.
         stacked = prefix_cache and supports_stacked_decoding(self.model)
-        rows = decode_batch_size or max(self.DECODE_ROWS, self.documents_per_batch)
-        self.decode_batch_size = rows if stacked else 0
+        self.decode_rows = (decode_batch_size or sys.maxsize) if stacked else 0
+        self.decode_cache_tokens = sys.maxsize if decode_batch_size else self.DECODE_CACHE_TOKENS
         # Prompt tokens not recomputed thanks to a shared head (scoring and generation).
         self.reused_prefix_tokens = 0
 
@@ -105,11 +108,12 @@ class MedinjHFLM(HFLM):
         heads = HeadCache(self.model) if self.reuse_prefix else None
         for (_, budget), indices in by_settings.items():
             contexts = [self.tok_encode(requests[i].args[0]) for i in indices]
-            batches = [
-                [indices[p] for p in positions] for positions in prefix_batches(contexts, self.documents_per_batch)
-            ]
+            cuts = prefix_batches(contexts, self.documents_per_batch)
+            batches = [[indices[p] for p in positions] for positions in cuts]
+            widths = [max(len(contexts[p]) for p in positions) + budget for positions in cuts]
             # One token is all a prefill gives: decoding several batches together saves nothing.
-            for group in decoding_groups(batches, self.decode_batch_size if budget > 1 else 0):
+            rows = self.decode_rows if budget > 1 else 0
+            for group in decoding_groups(batches, widths, rows, self.decode_cache_tokens):
                 outputs = self._generate_constrained(
                     [[requests[i].args for i in batch] for batch in group], budget, heads
                 )

@@ -44,17 +44,25 @@ def supports_stacked_decoding(model: PreTrainedModel) -> bool:
     )
 
 
-def decoding_groups(batches: Sequence[list[Row]], rows: int) -> list[list[list[Row]]]:
-    """Consecutive ``batches`` gathered into groups of at most ``rows`` rows (a larger batch stays alone)."""
+def decoding_groups(
+    batches: Sequence[list[Row]], widths: Sequence[int], max_rows: int, max_cache_tokens: int
+) -> list[list[list[Row]]]:
+    """Consecutive ``batches`` gathered into groups to decode together.
+
+    A group keeps at most ``max_rows`` rows, and its stacked cache (rows x the widest of the
+    batches' ``widths``, prompt plus answer columns) at most ``max_cache_tokens`` tokens; a
+    batch over either limit stays alone.
+    """
     groups: list[list[list[Row]]] = []
-    size = 0
-    for batch in batches:
-        if groups and size + len(batch) <= rows:
+    rows = width = 0
+    for batch, batch_width in zip(batches, widths, strict=True):
+        grown_rows, grown_width = rows + len(batch), max(width, batch_width)
+        if groups and grown_rows <= max_rows and grown_rows * grown_width <= max_cache_tokens:
             groups[-1].append(batch)
-            size += len(batch)
+            rows, width = grown_rows, grown_width
         else:
             groups.append([batch])
-            size = len(batch)
+            rows, width = len(batch), batch_width
     return groups
 
 

@@ -13,6 +13,7 @@ import pytest
 from lm_eval import simple_evaluate
 from lm_eval.models.huggingface import HFLM
 from lm_eval.tasks import TaskManager
+from transformers import StaticCache
 
 from lm_eval_medinj.constraints import CONSTRAINT_KEY
 from lm_eval_medinj.gen_tasks import ConstraintUnsupportedError
@@ -105,6 +106,25 @@ def test_decoding_batches_together_changes_no_output(
     assert max(together_rows) == len(generated) > MODEL_ARGS["batch_size"], "batches should decode together"
 
 
+def test_decoding_groups_keep_their_cache_within_the_token_budget(
+    demo_tasks: TaskManager,
+    medinj_hf: MedinjHFLM,
+    medinj_hf_apart: MedinjHFLM,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    generated = _requests(demo_tasks, "medinj_mcq_native_gen", 12, medinj_hf, False)
+    apart = medinj_hf_apart.generate_until(generated)
+    _, unbounded = _with_stacked_cache_tokens(medinj_hf, lambda: medinj_hf.generate_until(generated))
+    # One token short of the whole stack: the first two batches still fit, the third does not.
+    budget = max(unbounded) - 1
+    monkeypatch.setattr(medinj_hf, "decode_cache_tokens", budget)
+    together, rows = _with_forward_rows(medinj_hf, lambda: medinj_hf.generate_until(generated))
+    _, bounded = _with_stacked_cache_tokens(medinj_hf, lambda: medinj_hf.generate_until(generated))
+    assert together == apart
+    assert max(bounded) <= budget
+    assert max(rows) == 2 * MODEL_ARGS["batch_size"]
+
+
 def _with_forward_rows(model: HFLM, run: Callable[[], list[str]]) -> tuple[list[str], list[int]]:
     """``run()``'s outputs, and the rows of every forward pass of ``model`` meanwhile."""
     rows: list[int] = []
@@ -113,6 +133,22 @@ def _with_forward_rows(model: HFLM, run: Callable[[], list[str]]) -> tuple[list[
     )
     try:
         return run(), rows
+    finally:
+        hook.remove()
+
+
+def _with_stacked_cache_tokens(model: HFLM, run: Callable[[], list[str]]) -> tuple[list[str], list[int]]:
+    """``run()``'s outputs, and rows x columns of the static cache of every forward that has one."""
+    tokens: list[int] = []
+
+    def record(_: Any, args: Any, kwargs: dict[str, Any]) -> None:
+        cache = kwargs.get("past_key_values")
+        if isinstance(cache, StaticCache):
+            tokens.append(len(kwargs["input_ids"]) * cache.layers[0].max_cache_len)
+
+    hook = model.model.register_forward_pre_hook(record, with_kwargs=True)
+    try:
+        return run(), tokens
     finally:
         hook.remove()
 

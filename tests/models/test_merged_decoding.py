@@ -24,9 +24,25 @@ def tiny_model(tiny_model_dir: Path) -> AutoModelForCausalLM:
 
 def test_decoding_groups_gather_consecutive_batches_up_to_the_row_limit() -> None:
     batches = [[0, 1, 2], [3, 4], [5], [6, 7, 8, 9, 10], [11]]
-    assert decoding_groups(batches, 6) == [[[0, 1, 2], [3, 4], [5]], [[6, 7, 8, 9, 10], [11]]]
-    assert decoding_groups(batches, 4) == [[[0, 1, 2]], [[3, 4], [5]], [[6, 7, 8, 9, 10]], [[11]]]
-    assert decoding_groups(batches, 0) == [[batch] for batch in batches]
+    widths = [10] * len(batches)
+    unbounded = 10**9
+    assert decoding_groups(batches, widths, 6, unbounded) == [[[0, 1, 2], [3, 4], [5]], [[6, 7, 8, 9, 10], [11]]]
+    assert decoding_groups(batches, widths, 4, unbounded) == [
+        [[0, 1, 2]],
+        [[3, 4], [5]],
+        [[6, 7, 8, 9, 10]],
+        [[11]],
+    ]
+    assert decoding_groups(batches, widths, 0, unbounded) == [[batch] for batch in batches]
+
+
+def test_decoding_groups_keep_the_stacked_cache_within_the_token_limit() -> None:
+    batches = [[0, 1], [2, 3], [4, 5], [6, 7]]
+    # The group's cache is its rows times its widest batch: 2 x 50, 4 x 50, then 6 x 50 = 300.
+    assert decoding_groups(batches, [50, 40, 30, 30], 100, 240) == [[[0, 1], [2, 3]], [[4, 5], [6, 7]]]
+    assert decoding_groups(batches, [20, 20, 20, 60], 100, 120) == [[[0, 1], [2, 3], [4, 5]], [[6, 7]]]
+    # A batch over the limit by itself stays alone.
+    assert decoding_groups(batches, [500, 10, 10, 10], 100, 240) == [[[0, 1]], [[2, 3], [4, 5], [6, 7]]]
 
 
 def test_mask_positions_count_real_tokens_only() -> None:
