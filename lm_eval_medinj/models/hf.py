@@ -39,6 +39,8 @@ logger = logging.getLogger(__name__)
 # Attention implementations that honour a custom 4-D attention mask.
 MASKABLE_ATTENTION = ("eager", "sdpa")
 LoglikelihoodRequest = tuple[tuple[str, str] | None, list[int], list[int]]
+# A constrained generation request: its generation kwargs and its prompt's token ids.
+ConstrainedRow = tuple[dict[str, Any], list[int]]
 
 
 class MedinjHFLM(HFLM):
@@ -107,60 +109,54 @@ class MedinjHFLM(HFLM):
         progress = tqdm(total=len(constrained), disable=disable_tqdm or self.rank != 0, desc="Constrained generation")
         heads = HeadCache(self.model) if self.reuse_prefix else None
         for (_, budget), indices in by_settings.items():
-            contexts = [self.tok_encode(requests[i].args[0]) for i in indices]
-            cuts = prefix_batches(contexts, self.documents_per_batch)
-            batches = [[indices[p] for p in positions] for positions in cuts]
-            widths = [max(len(contexts[p]) for p in positions) + budget for positions in cuts]
+            # Left-truncated to leave room for the answer, as lm-eval's hf model does.
+            room = self.max_length - budget
+            contexts = [self.tok_encode(requests[i].args[0], left_truncate_len=room) for i in indices]
+            batches = prefix_batches(contexts, self.documents_per_batch)
+            widths = [max(len(contexts[p]) for p in batch) + budget for batch in batches]
             # One token is all a prefill gives: decoding several batches together saves nothing.
             rows = self.decode_rows if budget > 1 else 0
             for group in decoding_groups(batches, widths, rows, self.decode_cache_tokens):
                 outputs = self._generate_constrained(
-                    [[requests[i].args for i in batch] for batch in group], budget, heads
+                    [[(requests[indices[p]].args[1], contexts[p]) for p in batch] for batch in group], budget, heads
                 )
-                for i, output in zip([i for batch in group for i in batch], outputs, strict=True):
-                    results[i] = output
-                    self.cache_hook.add_partial("generate_until", requests[i].args, output)
+                for p, output in zip([p for batch in group for p in batch], outputs, strict=True):
+                    results[indices[p]] = output
+                    self.cache_hook.add_partial("generate_until", requests[indices[p]].args, output)
                 progress.update(sum(len(batch) for batch in group))
         progress.close()
         return results
 
     def _generate_constrained(
-        self, batches: list[list[tuple[str, dict[str, Any]]]], budget: int, heads: HeadCache | None
+        self, batches: list[list[ConstrainedRow]], budget: int, heads: HeadCache | None
     ) -> list[str]:
         """One ``generate`` call over ``batches``, each row under its own constraint, all within ``budget`` tokens.
 
         A single batch is left-padded and generated as is; several are prefilled one by one,
         then stacked (:mod:`merged_decoding`) and decoded together.
         """
-        encoded = []
-        for batch in batches:
-            context_ids, attention_mask = self.tok_batch_encode(
-                [context for context, _ in batch],
-                left_truncate_len=self.max_length - budget,
-                truncation=self.truncation,
-            )
-            encoded.append(self._reuse_generation_prefix(context_ids, attention_mask, heads))
+        encoded = [self._left_padded([tokens for _, tokens in batch], heads) for batch in batches]
         if len(encoded) == 1 or any(context_ids.shape[1] == 1 for context_ids, _, _ in encoded):
             # One batch, or a one-token prompt with nothing to prefill: each batch generates alone.
             return [
                 output
                 for batch, inputs in zip(batches, encoded, strict=True)
-                for output in self._decode(batch, budget, *inputs)
+                for output in self._decode([gen_kwargs for gen_kwargs, _ in batch], budget, *inputs)
             ]
-        requests = [request for batch in batches for request in batch]
+        gen_kwargs = [row_kwargs for batch in batches for row_kwargs, _ in batch]
         stacked = stack_prefilled(
             (self._prefill(*inputs) for inputs in encoded),
             self.model.config,
-            rows=len(requests),
+            rows=len(gen_kwargs),
             width=max(context_ids.shape[1] for context_ids, _, _ in encoded),
             new_tokens=budget,
             pad_token_id=self.tokenizer.pad_token_id,
         )
-        return self._decode(requests, budget, stacked.input_ids, stacked.attention_mask, stacked.cache)
+        return self._decode(gen_kwargs, budget, stacked.input_ids, stacked.attention_mask, stacked.cache)
 
     def _decode(
         self,
-        requests: list[tuple[str, dict[str, Any]]],
+        gen_kwargs: list[dict[str, Any]],
         budget: int,
         context_ids: torch.Tensor,
         attention_mask: torch.Tensor,
@@ -170,11 +166,11 @@ class MedinjHFLM(HFLM):
 
         Eager by default, even with a static cache: shapes change from call to call.
         """
-        kwargs = normalize_gen_kwargs(_without_constraint(requests[0][1]), self.max_gen_toks)
+        kwargs = normalize_gen_kwargs(_without_constraint(gen_kwargs[0]), self.max_gen_toks)
         until = handle_stop_sequences(kwargs.pop("until", None), eos=self.tok_decode(self.eot_token_id, False))
         kwargs.pop("max_gen_toks")
-        automata = [self.automata.automaton(gen_kwargs[CONSTRAINT_KEY]) for _, gen_kwargs in requests]
-        processor = ConstrainedLogitsProcessor(automata, [budget] * len(requests), prompt_length=context_ids.shape[1])
+        automata = [self.automata.automaton(row_kwargs[CONSTRAINT_KEY]) for row_kwargs in gen_kwargs]
+        processor = ConstrainedLogitsProcessor(automata, [budget] * len(gen_kwargs), prompt_length=context_ids.shape[1])
         if cache is not None:
             kwargs["past_key_values"] = cache
         kwargs.setdefault("disable_compile", True)
@@ -213,29 +209,28 @@ class MedinjHFLM(HFLM):
         dtype = self.mixed_precision_dtype
         return torch.autocast(device_type=self.device.type, dtype=dtype, enabled=dtype is not None)
 
-    def _reuse_generation_prefix(
-        self, context_ids: torch.Tensor, attention_mask: torch.Tensor, heads: HeadCache | None
-    ) -> tuple[torch.Tensor, torch.Tensor, Any]:
-        """Move the left padding after the rows' common head and cache that head once.
+    def _left_padded(self, rows: list[list[int]], heads: HeadCache | None) -> tuple[torch.Tensor, torch.Tensor, Any]:
+        """``rows`` left-padded into one batch, with the head they share cached once (if ``heads``).
 
-        Positions follow the attention mask, so ``head, padding, rest`` generates exactly as
-        ``padding, head, rest``; the head then sits in the same columns of every row.
+        The shared head goes before the padding, in the same columns of every row: positions
+        follow the attention mask, so ``head, padding, rest`` generates exactly as
+        ``padding, head, rest``.
         """
-        rows = [ids[mask.bool()].tolist() for ids, mask in zip(context_ids, attention_mask, strict=True)]
         shared = reusable_prefix_length(rows) if heads is not None and len(rows) > 1 else 0
-        if not shared:
-            return context_ids, attention_mask, None
-        with self._autocast():
-            cache, shared = heads.for_batch(rows[0][:shared], len(rows))
-        width = context_ids.shape[1]
-        ids = torch.full_like(context_ids, self.tokenizer.pad_token_id)
-        mask = torch.zeros_like(attention_mask)
+        cache = None
+        if shared:
+            with self._autocast():
+                cache, shared = heads.for_batch(rows[0][:shared], len(rows))
+            self.reused_prefix_tokens += shared * (len(rows) - 1)
+        width = max(len(tokens) for tokens in rows)
+        ids = torch.full((len(rows), width), self.tokenizer.pad_token_id, dtype=torch.long)
+        mask = torch.zeros_like(ids)
         for row, tokens in enumerate(rows):
-            ids[row, :shared] = torch.tensor(tokens[:shared])
-            ids[row, width - len(tokens) + shared :] = torch.tensor(tokens[shared:])
+            rest = width - len(tokens) + shared
+            ids[row, :shared] = torch.tensor(tokens[:shared], dtype=torch.long)
+            ids[row, rest:] = torch.tensor(tokens[shared:], dtype=torch.long)
             mask[row, :shared] = 1
-            mask[row, width - len(tokens) + shared :] = 1
-        self.reused_prefix_tokens += shared * (len(rows) - 1)
+            mask[row, rest:] = 1
         return ids, mask, cache
 
     # ---------------------------------------------------------------- shared-prefix scoring
