@@ -51,8 +51,6 @@ from lm_eval_medinj.lm_tasks import doc_to_choice, doc_to_text, load_dataset
 from lm_eval_medinj.models.hf import MedinjHFLM
 from lm_eval_medinj.paths import tasks_path
 
-# Measured first and again last: ratios use the faster of the two.
-REPEATED_RUNS = ("floor_forward", "baseline_masked", "medinj_hf_gen")
 # Qwen3-4B-Instruct-2507's architecture (its config.json), for random-weight speed runs.
 QWEN3_4B_SHAPE = {
     "hidden_size": 2560,
@@ -232,6 +230,11 @@ def generated_letters(results: dict[str, Any], task: str) -> dict[int, str | Non
     return parsed
 
 
+def fastest_per_item(report: dict[str, Any], name: str) -> float:
+    """Seconds per item of run ``name``, the faster of its two measurements if it was repeated."""
+    return min(report[run]["wall_s"] / report[run]["items"] for run in (name, f"{name}_again") if run in report)
+
+
 def render_markdown(report: dict[str, Any]) -> str:
     """The timing table of a results file, with ratios to the floor (b) and the baseline (a)."""
     timings = {key: value for key, value in report.items() if isinstance(value, dict) and "wall_s" in value}
@@ -239,10 +242,8 @@ def render_markdown(report: dict[str, Any]) -> str:
     def per_item(row: dict[str, Any]) -> float:
         return row["wall_s"] / row["items"]
 
-    def fastest(name: str) -> float:
-        return min(per_item(row) for run, row in timings.items() if run in (name, f"{name}_again"))
-
-    floor_per_item, masked_per_item = fastest("floor_forward"), fastest("baseline_masked")
+    floor_per_item = fastest_per_item(report, "floor_forward")
+    masked_per_item = fastest_per_item(report, "baseline_masked")
     lines = [
         "| run | items | wall (s) | items/s | peak RSS (MiB) | / floor (b) | / baseline masked (a) |",
         "|---|---:|---:|---:|---:|---:|---:|",
@@ -355,9 +356,11 @@ def main() -> None:
         agreement[fmt] = sum(chosen[i] == generated[i] for i in chosen) / len(chosen)
     report["choice_vs_gen_agreement"] = agreement
     report["option_letters_single_tokens"] = single_token
-    timings = {key: value["wall_s"] for key, value in report.items() if isinstance(value, dict) and "wall_s" in value}
-    for name in REPEATED_RUNS:
-        timings[name] = min(timings[name], timings.pop(f"{name}_again"))
+    timings = {
+        key: fastest_per_item(report, key)
+        for key, value in report.items()
+        if isinstance(value, dict) and "wall_s" in value and not key.endswith("_again")
+    }
     report["ratios"] = {
         "choice_over_floor": timings["medinj_hf_choice"] / timings["floor_forward"],
         "gen_over_floor": timings["medinj_hf_gen"] / timings["floor_forward"],

@@ -99,11 +99,12 @@ def test_decoding_batches_together_changes_no_output(
     demo_tasks: TaskManager, medinj_hf: MedinjHFLM, medinj_hf_apart: MedinjHFLM, chat: bool
 ) -> None:
     generated = _requests(demo_tasks, "medinj_mcq_native_gen", 12, medinj_hf, chat)
-    apart, apart_rows = _with_forward_rows(medinj_hf_apart, lambda: medinj_hf_apart.generate_until(generated))
-    together, together_rows = _with_forward_rows(medinj_hf, lambda: medinj_hf.generate_until(generated))
+    apart, apart_forwards = _with_forwards(medinj_hf_apart, lambda: medinj_hf_apart.generate_until(generated))
+    together, together_forwards = _with_forwards(medinj_hf, lambda: medinj_hf.generate_until(generated))
     assert together == apart
-    assert max(apart_rows) == MODEL_ARGS["batch_size"]
-    assert max(together_rows) == len(generated) > MODEL_ARGS["batch_size"], "batches should decode together"
+    assert max(rows for rows, _ in apart_forwards) == MODEL_ARGS["batch_size"]
+    together_rows = max(rows for rows, _ in together_forwards)
+    assert together_rows == len(generated) > MODEL_ARGS["batch_size"], "batches should decode together"
 
 
 def test_decoding_groups_keep_their_cache_within_the_token_budget(
@@ -114,41 +115,28 @@ def test_decoding_groups_keep_their_cache_within_the_token_budget(
 ) -> None:
     generated = _requests(demo_tasks, "medinj_mcq_native_gen", 12, medinj_hf, False)
     apart = medinj_hf_apart.generate_until(generated)
-    _, unbounded = _with_stacked_cache_tokens(medinj_hf, lambda: medinj_hf.generate_until(generated))
+    _, unbounded = _with_forwards(medinj_hf, lambda: medinj_hf.generate_until(generated))
     # One token short of the whole stack: the first two batches still fit, the third does not.
-    budget = max(unbounded) - 1
+    budget = max(rows * columns for rows, columns in unbounded) - 1
     monkeypatch.setattr(medinj_hf, "decode_cache_tokens", budget)
-    together, rows = _with_forward_rows(medinj_hf, lambda: medinj_hf.generate_until(generated))
-    _, bounded = _with_stacked_cache_tokens(medinj_hf, lambda: medinj_hf.generate_until(generated))
+    together, bounded = _with_forwards(medinj_hf, lambda: medinj_hf.generate_until(generated))
     assert together == apart
-    assert max(bounded) <= budget
-    assert max(rows) == 2 * MODEL_ARGS["batch_size"]
+    assert max(rows * columns for rows, columns in bounded) <= budget
+    assert max(rows for rows, _ in bounded) == 2 * MODEL_ARGS["batch_size"]
 
 
-def _with_forward_rows(model: HFLM, run: Callable[[], list[str]]) -> tuple[list[str], list[int]]:
-    """``run()``'s outputs, and the rows of every forward pass of ``model`` meanwhile."""
-    rows: list[int] = []
-    hook = model.model.register_forward_pre_hook(
-        lambda _, args, kwargs: rows.append(len(kwargs["input_ids"])), with_kwargs=True
-    )
-    try:
-        return run(), rows
-    finally:
-        hook.remove()
-
-
-def _with_stacked_cache_tokens(model: HFLM, run: Callable[[], list[str]]) -> tuple[list[str], list[int]]:
-    """``run()``'s outputs, and rows x columns of the static cache of every forward that has one."""
-    tokens: list[int] = []
+def _with_forwards(model: HFLM, run: Callable[[], list[str]]) -> tuple[list[str], list[tuple[int, int]]]:
+    """``run()``'s outputs, and the rows and static cache columns (0 without one) of every forward of ``model``."""
+    forwards: list[tuple[int, int]] = []
 
     def record(_: Any, args: Any, kwargs: dict[str, Any]) -> None:
         cache = kwargs.get("past_key_values")
-        if isinstance(cache, StaticCache):
-            tokens.append(len(kwargs["input_ids"]) * cache.layers[0].max_cache_len)
+        columns = cache.layers[0].max_cache_len if isinstance(cache, StaticCache) else 0
+        forwards.append((len(kwargs["input_ids"]), columns))
 
     hook = model.model.register_forward_pre_hook(record, with_kwargs=True)
     try:
-        return run(), tokens
+        return run(), forwards
     finally:
         hook.remove()
 
