@@ -17,8 +17,8 @@ The floor, the masked baseline and the ``_gen`` run are measured again last (the
 shared), and ratios use the faster measurement of each.
 
 ``--random_model qwen3-4b`` swaps SmolLM2 for a randomly initialised model with the shape of
-Qwen3-4B-Instruct-2507 (speed does not depend on weight values; SmolLM2's tokenizer stands in
-for Qwen's, which needs the Hub), for a run on ``--device cuda --dtype bfloat16``.
+Qwen3-4B-Instruct-2507 (speed does not depend on weight values), for a run on ``--device cuda
+--dtype bfloat16``. Its tokenizer is ``--tokenizer`` (Qwen's needs the Hub) or SmolLM2's.
 
 Usage: python bench/constrained_bench.py --data_dir DIR --limit 100 --out bench/results.json
 """
@@ -39,6 +39,7 @@ import psutil
 import torch
 from bench_cli import benchmark_parser, parse_or_render
 from lm_eval import simple_evaluate
+from lm_eval.loggers.utils import add_env_info
 from lm_eval.models.huggingface import HFLM
 from lm_eval.tasks import TaskManager
 from transformers import AutoModelForCausalLM, AutoTokenizer, LogitsProcessor, LogitsProcessorList, Qwen3Config
@@ -127,7 +128,8 @@ def letter_mask(tokenizer: Any, size: int, end_ids: list[int]) -> torch.Tensor:
 def baseline(model: Any, tokenizer: Any, docs: list[dict[str, Any]], mode: str) -> list[str]:
     """The authors' loop: per question, batch 1, greedy or masked ``generate`` with scores."""
     end_ids = [tokenizer.eos_token_id]
-    mask = LogitsProcessorList([VocabularyMask(letter_mask(tokenizer, model.config.vocab_size, end_ids))])
+    allowed = letter_mask(tokenizer, model.config.vocab_size, end_ids).to(model.device)
+    mask = LogitsProcessorList([VocabularyMask(allowed)])
     outputs = []
     for doc in docs:
         inputs = tokenizer(doc_to_text(doc), return_tensors="pt").to(model.device)
@@ -167,12 +169,17 @@ def synchronize(device: torch.device) -> None:
 
 def load_model(args: argparse.Namespace) -> tuple[Any, Any, str]:
     """SmolLM2 from its GGUF, or a random model of ``args.random_model``'s shape; and a description."""
-    folder, name = smollm2_gguf()
-    tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=name)
     dtype = getattr(torch, args.dtype)
     if args.random_model is None:
+        folder, name = smollm2_gguf()
+        tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=name)
         model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name, dtype=dtype)
         return model.to(args.device).eval(), tokenizer, f"{folder / name} (dequantised to {args.dtype})"
+    if args.tokenizer:
+        tokenizer = AutoTokenizer.from_pretrained(args.tokenizer)
+    else:
+        folder, name = smollm2_gguf()
+        tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=name)
     config = Qwen3Config(
         **QWEN3_4B_SHAPE,
         bos_token_id=tokenizer.bos_token_id,
@@ -181,7 +188,8 @@ def load_model(args: argparse.Namespace) -> tuple[Any, Any, str]:
     )
     with torch.device(args.device):
         model = AutoModelForCausalLM.from_config(config, dtype=dtype)
-    return model.eval(), tokenizer, f"random weights, Qwen3-4B-Instruct-2507 shape, {args.dtype}, SmolLM2 tokenizer"
+    description = f"random weights, Qwen3-4B-Instruct-2507 shape, {args.dtype}, {args.tokenizer or 'SmolLM2'} tokenizer"
+    return model.eval(), tokenizer, description
 
 
 def lm_eval_run(lm: HFLM, tasks: list[str], manager: TaskManager, limit: int) -> dict[str, Any]:
@@ -244,16 +252,20 @@ def render_markdown(report: dict[str, Any]) -> str:
 
     floor_per_item = fastest_per_item(report, "floor_forward")
     masked_per_item = fastest_per_item(report, "baseline_masked")
+    gpu = all("peak_gpu_mib" in row for row in timings.values())
     lines = [
-        "| run | items | wall (s) | items/s | peak RSS (MiB) | / floor (b) | / baseline masked (a) |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        "| run | items | wall (s) | items/s | peak RSS (MiB) |"
+        + (" peak GPU (MiB) |" if gpu else "")
+        + " / floor (b) | / baseline masked (a) |",
+        "|---|---:|---:|---:|---:|" + ("---:|" if gpu else "") + "---:|---:|",
     ]
     for name, row in timings.items():
         per_floor = per_item(row) / floor_per_item
         per_masked = per_item(row) / masked_per_item
         lines.append(
-            f"| {name} | {row['items']} | {row['wall_s']:.1f} | {row['items_per_s']:.3f} | {row['peak_rss_mib']:.0f} "
-            f"| {per_floor:.2f} | {per_masked:.2f} |"
+            f"| {name} | {row['items']} | {row['wall_s']:.1f} | {row['items_per_s']:.3f} | {row['peak_rss_mib']:.0f} |"
+            + (f" {row['peak_gpu_mib']:.0f} |" if gpu else "")
+            + f" {per_floor:.2f} | {per_masked:.2f} |"
         )
     return "\n".join(lines)
 
@@ -262,11 +274,16 @@ def main() -> None:
     parser = benchmark_parser(__doc__, default_out="bench/results.json")
     parser.add_argument("--hf_mcq_limit", type=int, default=None, help="MCQ questions for plain hf choice scoring")
     parser.add_argument("--random_model", choices=["qwen3-4b"], help="random weights of this shape instead of SmolLM2")
+    parser.add_argument(
+        "--tokenizer", help="tokenizer of --random_model: a folder or Hub id (default: SmolLM2's, from its GGUF)"
+    )
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"])
     args = parse_or_render(parser, render_markdown)
     if args is None:
         return
+    if args.tokenizer and not args.random_model:
+        parser.error("--tokenizer is for --random_model (SmolLM2 brings its own)")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     torch.manual_seed(0)
 
@@ -373,6 +390,10 @@ def main() -> None:
         "gen_together_over_apart": timings["medinj_hf_gen"] / timings["medinj_hf_gen_apart"],
     }
     report["reused_prefix_tokens"] = reused
+    # A fixed cost inside every lm-eval run above, not per question: torch's collect_env (pip, nvidia-smi).
+    started = time.perf_counter()
+    add_env_info({})
+    report["lm_eval_add_env_info_s"] = time.perf_counter() - started
     report["prompt_tokens"] = sum(len(tokenizer(doc_to_text(doc)).input_ids) for doc in all_docs)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(report, indent=2, default=str))

@@ -35,7 +35,7 @@ class AnswerAutomaton:
     index: Index
     end_token_id: int
     mask_size: int
-    _masks: dict[tuple[int, int], torch.Tensor] = field(default_factory=dict)
+    _masks: dict[tuple[int, int, torch.device], torch.Tensor] = field(default_factory=dict)
 
     @cached_property
     def transitions(self) -> dict[int, dict[int, int]]:
@@ -70,9 +70,10 @@ class AnswerAutomaton:
     def next_state(self, state: int, token_id: int) -> int | None:
         return self.transitions.get(state, {}).get(token_id)
 
-    def blocked(self, state: int, budget: int) -> torch.Tensor:
-        """Boolean mask of the tokens forbidden in ``state`` with ``budget`` new tokens left."""
-        key = (state, budget)
+    def blocked(self, state: int, budget: int, device: torch.device | str = "cpu") -> torch.Tensor:
+        """Boolean mask of the tokens forbidden in ``state`` with ``budget`` new tokens left, on ``device``."""
+        device = torch.device(device)
+        key = (state, budget, device)
         if key not in self._masks:
             mask = torch.ones(self.mask_size, dtype=torch.bool)
             distance = self.tokens_to_complete
@@ -81,7 +82,7 @@ class AnswerAutomaton:
                     continue
                 if token == self.end_token_id or distance.get(target, budget) <= budget - 1:
                     mask[token] = False
-            self._masks[key] = mask
+            self._masks[key] = mask.to(device)
         return self._masks[key]
 
 
@@ -150,15 +151,17 @@ class ConstrainedLogitsProcessor(LogitsProcessor):
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
         step = input_ids.shape[1] - self.prompt_length
-        for row, automaton in enumerate(self.automata):
-            state = self.states[row]
-            if step > 0 and state is not None:
-                token = int(input_ids[row, -1])
-                state = None if token == automaton.end_token_id else automaton.next_state(state, token)
-                self.states[row] = state
-            if state is None:  # finished: generate pads this row from now on
-                continue
-            mask = automaton.blocked(state, self.budgets[row] - step).to(scores.device)
-            scores[row, : mask.shape[0]].masked_fill_(mask, -torch.inf)
-            scores[row, mask.shape[0] :] = -torch.inf
+        if step > 0:
+            for row, token in enumerate(input_ids[:, -1].tolist()):  # one device-to-host read per step
+                automaton, state = self.automata[row], self.states[row]
+                if state is not None:
+                    self.states[row] = None if token == automaton.end_token_id else automaton.next_state(state, token)
+        masks = [
+            # A finished row gets any mask: generate pads it from now on.
+            automaton.blocked(state if state is not None else automaton.initial_state, budget - step, scores.device)
+            for automaton, state, budget in zip(self.automata, self.states, self.budgets, strict=True)
+        ]
+        width = masks[0].shape[0]
+        scores[:, :width].masked_fill_(torch.stack(masks), -torch.inf)
+        scores[:, width:] = -torch.inf
         return scores
