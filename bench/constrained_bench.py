@@ -170,16 +170,14 @@ def synchronize(device: torch.device) -> None:
 def load_model(args: argparse.Namespace) -> tuple[Any, Any, str]:
     """SmolLM2 from its GGUF, or a random model of ``args.random_model``'s shape; and a description."""
     dtype = getattr(torch, args.dtype)
-    if args.random_model is None:
-        folder, name = smollm2_gguf()
-        tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=name)
-        model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name, dtype=dtype)
-        return model.to(args.device).eval(), tokenizer, f"{folder / name} (dequantised to {args.dtype})"
-    if args.tokenizer:
+    if args.tokenizer:  # only with --random_model
         tokenizer = AutoTokenizer.from_pretrained(args.tokenizer)
     else:
         folder, name = smollm2_gguf()
         tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=name)
+    if args.random_model is None:
+        model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name, dtype=dtype)
+        return model.to(args.device).eval(), tokenizer, f"{folder / name} (dequantised to {args.dtype})"
     config = Qwen3Config(
         **QWEN3_4B_SHAPE,
         bos_token_id=tokenizer.bos_token_id,

@@ -70,9 +70,8 @@ class AnswerAutomaton:
     def next_state(self, state: int, token_id: int) -> int | None:
         return self.transitions.get(state, {}).get(token_id)
 
-    def blocked(self, state: int, budget: int, device: torch.device | str = "cpu") -> torch.Tensor:
+    def blocked(self, state: int, budget: int, device: torch.device) -> torch.Tensor:
         """Boolean mask of the tokens forbidden in ``state`` with ``budget`` new tokens left, on ``device``."""
-        device = torch.device(device)
         key = (state, budget, device)
         if key not in self._masks:
             mask = torch.ones(self.mask_size, dtype=torch.bool)
