@@ -13,8 +13,12 @@ Side by side, in one process, on the first N MCQU and N MCQ test questions:
     together saves), and the ``_gen`` requests generated with (``medinj-hf`` with neither) and
     without (``hf``) their constraint (outlines' overhead).
 
-The floor, the masked baseline and the ``_gen`` run are measured again last (the machine may be
-shared), and ratios use the faster measurement of each.
+The floor, the masked baseline and the ``_gen`` run are measured again last, ``--repeats`` times
+in all (the machine may be shared), and ratios use the fastest measurement of each.
+
+``--apply_chat_template`` renders every prompt, the baseline's and the floor's included, in the
+model's chat template, as lm-eval's flag of that name does (the paper's setting for an
+instruct model).
 
 ``--random_model qwen3-4b`` swaps SmolLM2 for a randomly initialised model with the shape of
 Qwen3-4B-Instruct-2507 (speed does not depend on weight values), for a run on ``--device cuda
@@ -31,6 +35,7 @@ import os
 import re
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -48,9 +53,12 @@ import lm_eval_medinj.models  # noqa: F401  (registers medinj-hf)
 from lm_eval_medinj.answers import parse_answer
 from lm_eval_medinj.constraints import CONSTRAINT_KEY, answer_token_budget
 from lm_eval_medinj.demo import smollm2_gguf
-from lm_eval_medinj.lm_tasks import doc_to_choice, doc_to_text, load_dataset
+from lm_eval_medinj.lm_tasks import doc_to_choice
 from lm_eval_medinj.models.hf import MedinjHFLM
 from lm_eval_medinj.paths import tasks_path
+
+# A prompt as lm-eval renders it, and its document.
+Question = tuple[str, dict[str, Any]]
 
 # Qwen3-4B-Instruct-2507's architecture (its config.json), for random-weight speed runs.
 QWEN3_4B_SHAPE = {
@@ -125,14 +133,14 @@ def letter_mask(tokenizer: Any, size: int, end_ids: list[int]) -> torch.Tensor:
     return allowed
 
 
-def baseline(model: Any, tokenizer: Any, docs: list[dict[str, Any]], mode: str) -> list[str]:
+def baseline(model: Any, tokenizer: Any, questions: list[Question], mode: str) -> list[str]:
     """The authors' loop: per question, batch 1, greedy or masked ``generate`` with scores."""
     end_ids = [tokenizer.eos_token_id]
     allowed = letter_mask(tokenizer, model.config.vocab_size, end_ids).to(model.device)
     mask = LogitsProcessorList([VocabularyMask(allowed)])
     outputs = []
-    for doc in docs:
-        inputs = tokenizer(doc_to_text(doc), return_tensors="pt").to(model.device)
+    for prompt, doc in questions:
+        inputs = tokenizer(prompt, return_tensors="pt", add_special_tokens=False).to(model.device)
         budget = answer_token_budget(len(doc["option_letters"]), doc["task"] == "mcq")
         with torch.no_grad():
             generated = model.generate(
@@ -149,12 +157,15 @@ def baseline(model: Any, tokenizer: Any, docs: list[dict[str, Any]], mode: str) 
     return outputs
 
 
-def floor(model: Any, tokenizer: Any, docs: list[dict[str, Any]], batch_size: int) -> None:
+def floor(model: Any, tokenizer: Any, questions: list[Question], batch_size: int) -> None:
     """One batched forward pass over the prompts, nothing else."""
     tokenizer.padding_side = "left"
-    for start in range(0, len(docs), batch_size):
+    for start in range(0, len(questions), batch_size):
         batch = tokenizer(
-            [doc_to_text(doc) for doc in docs[start : start + batch_size]], return_tensors="pt", padding=True
+            [prompt for prompt, _ in questions[start : start + batch_size]],
+            return_tensors="pt",
+            padding=True,
+            add_special_tokens=False,
         ).to(model.device)
         with torch.no_grad():
             model(**batch)
@@ -190,15 +201,18 @@ def load_model(args: argparse.Namespace) -> tuple[Any, Any, str]:
     return model.eval(), tokenizer, description
 
 
-def lm_eval_run(lm: HFLM, tasks: list[str], manager: TaskManager, limit: int) -> dict[str, Any]:
-    return simple_evaluate(model=lm, tasks=tasks, task_manager=manager, limit=limit, log_samples=True)
+def lm_eval_run(lm: HFLM, tasks: list[str], manager: TaskManager, limit: int, chat: bool) -> dict[str, Any]:
+    return simple_evaluate(
+        model=lm, tasks=tasks, task_manager=manager, limit=limit, log_samples=True, apply_chat_template=chat
+    )
 
 
-def gen_requests(manager: TaskManager, limit: int) -> list[Any]:
+def gen_requests(manager: TaskManager, limit: int, lm: HFLM, chat: bool) -> list[Any]:
+    """lm-eval's requests of ``medinj_frenchmedmcqa_gen``, prompts rendered as lm-eval renders them for ``lm``."""
     loaded = manager.load(["medinj_frenchmedmcqa_gen"])["tasks"]
     requests = []
     for task in loaded.values():
-        task.build_all_requests(limit=limit)
+        task.build_all_requests(limit=limit, apply_chat_template=chat, chat_template=lm.apply_chat_template)
         requests.extend(task.instances)
     return requests
 
@@ -237,8 +251,10 @@ def generated_letters(results: dict[str, Any], task: str) -> dict[int, str | Non
 
 
 def fastest_per_item(report: dict[str, Any], name: str) -> float:
-    """Seconds per item of run ``name``, the faster of its two measurements if it was repeated."""
-    return min(report[run]["wall_s"] / report[run]["items"] for run in (name, f"{name}_again") if run in report)
+    """Seconds per item of run ``name``, the fastest of its measurements if it was repeated."""
+    return min(
+        row["wall_s"] / row["items"] for run, row in report.items() if run == name or run.startswith(f"{name}_again")
+    )
 
 
 def render_markdown(report: dict[str, Any]) -> str:
@@ -277,48 +293,54 @@ def main() -> None:
     )
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"])
+    parser.add_argument("--repeats", type=int, default=2, help="measurements of the floor, masked baseline and _gen")
+    parser.add_argument(
+        "--apply_chat_template", action="store_true", help="prompts in the model's chat template (lm-eval's flag)"
+    )
     args = parse_or_render(parser, render_markdown)
     if args is None:
         return
+    if args.repeats < 1:
+        parser.error("--repeats must be at least 1")
     if args.tokenizer and not args.random_model:
         parser.error("--tokenizer is for --random_model (SmolLM2 brings its own)")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     torch.manual_seed(0)
 
     model, tokenizer, description = load_model(args)
-    docs = {
-        task: load_dataset("frenchmedmcqa", task, data_dir=args.data_dir)["test"].select(range(args.limit)).to_list()
-        for task in ("mcqu", "mcq")
-    }
-    all_docs = docs["mcqu"] + docs["mcq"]
-    items = len(all_docs)
+    manager = TaskManager(include_path=str(tasks_path()), metadata={"data_dir": args.data_dir})
+    lm_args = {"tokenizer": tokenizer, "batch_size": args.batch_size, "device": args.device}
+    plain_hf = HFLM(pretrained=model, **lm_args)
+    requests = gen_requests(manager, args.limit, plain_hf, args.apply_chat_template)
+    # The baseline and the floor read the very prompts lm-eval renders for the tasks.
+    questions = [(request.args[0], request.doc) for request in requests]
+    items = len(questions)
     report: dict[str, Any] = {
         "setup": {
             "model": description,
             "device": str(model.device),
-            "questions": {task: len(task_docs) for task, task_docs in docs.items()},
+            "questions": dict(Counter(doc["task"] for _, doc in questions)),
+            "apply_chat_template": args.apply_chat_template,
             "batch_size": args.batch_size,
             "torch_threads": torch.get_num_threads(),
             "cpu_count": os.cpu_count(),
             "load_average_at_start": os.getloadavg(),
         }
     }
-    manager = TaskManager(include_path=str(tasks_path()), metadata={"data_dir": args.data_dir})
-    lm_args = {"tokenizer": tokenizer, "batch_size": args.batch_size, "device": args.device}
-    plain_hf = HFLM(pretrained=model, **lm_args)
     medinj_hf = MedinjHFLM(pretrained=model, **lm_args)
     medinj_hf_no_reuse = MedinjHFLM(pretrained=model, reuse_prefix=False, **lm_args)
     medinj_hf_apart = MedinjHFLM(pretrained=model, decode_batch_size=args.batch_size, **lm_args)
     medinj_hf_like_hf = MedinjHFLM(pretrained=model, reuse_prefix=False, decode_batch_size=args.batch_size, **lm_args)
 
-    floor(model, tokenizer, all_docs[:1], 1)  # warm-up: first-call allocations are not measured
-    measure("floor_forward", items, lambda: floor(model, tokenizer, all_docs, args.batch_size), report)
-    greedy = measure("baseline_greedy", items, lambda: baseline(model, tokenizer, all_docs, "greedy"), report)
-    masked = measure("baseline_masked", items, lambda: baseline(model, tokenizer, all_docs, "masked"), report)
+    floor(model, tokenizer, questions[:1], 1)  # warm-up: first-call allocations are not measured
+    measure("floor_forward", items, lambda: floor(model, tokenizer, questions, args.batch_size), report)
+    greedy = measure("baseline_greedy", items, lambda: baseline(model, tokenizer, questions, "greedy"), report)
+    masked = measure("baseline_masked", items, lambda: baseline(model, tokenizer, questions, "masked"), report)
 
-    def evaluate(name: str, lm: HFLM, task: str, limit: int = args.limit, questions: int = items) -> dict[str, Any]:
-        """``task`` (``questions`` in all, ``limit`` per format) through lm-eval on ``lm``, measured under ``name``."""
-        return measure(name, questions, lambda: lm_eval_run(lm, [task], manager, limit), report)
+    def evaluate(name: str, lm: HFLM, task: str, limit: int = args.limit, count: int = items) -> dict[str, Any]:
+        """``task`` (``count`` questions, ``limit`` per format) through lm-eval on ``lm``, measured under ``name``."""
+        chat = args.apply_chat_template
+        return measure(name, count, lambda: lm_eval_run(lm, [task], manager, limit, chat), report)
 
     choice = evaluate("medinj_hf_choice", medinj_hf, "medinj_frenchmedmcqa")
     reused = {"choice": medinj_hf.reused_prefix_tokens}
@@ -328,26 +350,27 @@ def main() -> None:
     evaluate("medinj_hf_gen_no_reuse", medinj_hf_no_reuse, "medinj_frenchmedmcqa_gen")
     evaluate("medinj_hf_gen_apart", medinj_hf_apart, "medinj_frenchmedmcqa_gen")
     evaluate("medinj_hf_greedy", medinj_hf, "medinj_frenchmedmcqa_greedy")
-    requests = gen_requests(manager, args.limit)
     # Outlines' cost alone: both sides batched as plain hf batches (no shared head, no stacked decoding).
     measure("gen_requests_constrained", items, lambda: medinj_hf_like_hf.generate_until(requests), report)
     measure("gen_requests_unconstrained", items, lambda: plain_hf.generate_until(strip_constraint(requests)), report)
     hf_mcq_limit = args.hf_mcq_limit or args.limit
-    hf_choice_mcqu = evaluate("hf_choice_mcqu", plain_hf, "medinj_frenchmedmcqa_mcqu", questions=args.limit)
-    hf_choice_mcq = evaluate("hf_choice_mcq", plain_hf, "medinj_frenchmedmcqa_mcq", hf_mcq_limit, hf_mcq_limit)
+    hf_choice_mcqu = evaluate("hf_choice_mcqu", plain_hf, "medinj_frenchmedmcqa_mcqu", count=args.limit)
+    hf_choice_mcq = evaluate("hf_choice_mcq", plain_hf, "medinj_frenchmedmcqa_mcq", hf_mcq_limit, count=hf_mcq_limit)
 
     # The machine may be shared: the runs the targets compare are measured again last, and the
-    # ratios use the faster measurement of each.
-    evaluate("medinj_hf_gen_again", medinj_hf, "medinj_frenchmedmcqa_gen")
-    measure("baseline_masked_again", items, lambda: baseline(model, tokenizer, all_docs, "masked"), report)
-    measure("floor_forward_again", items, lambda: floor(model, tokenizer, all_docs, args.batch_size), report)
+    # ratios use the fastest measurement of each.
+    for repeat in range(2, args.repeats + 1):
+        again = "_again" if repeat == 2 else f"_again_{repeat - 1}"
+        evaluate(f"medinj_hf_gen{again}", medinj_hf, "medinj_frenchmedmcqa_gen")
+        measure(f"baseline_masked{again}", items, lambda: baseline(model, tokenizer, questions, "masked"), report)
+        measure(f"floor_forward{again}", items, lambda: floor(model, tokenizer, questions, args.batch_size), report)
     report["scores"] = {
         run: {task: values for task, values in results["results"].items()}
         for run, results in {"medinj_hf_choice": choice, "medinj_hf_gen": gen}.items()
     }
     report["baseline_outputs_parsed"] = {
         mode: sum(
-            parse_answer(text, doc["option_letters"]) is not None for text, doc in zip(out, all_docs, strict=True)
+            parse_answer(text, doc["option_letters"]) is not None for text, (_, doc) in zip(out, questions, strict=True)
         )
         for mode, out in {"greedy": greedy, "masked": masked}.items()
     }
@@ -374,7 +397,7 @@ def main() -> None:
     timings = {
         key: fastest_per_item(report, key)
         for key, value in report.items()
-        if isinstance(value, dict) and "wall_s" in value and not key.endswith("_again")
+        if isinstance(value, dict) and "wall_s" in value and "_again" not in key
     }
     report["ratios"] = {
         "choice_over_floor": timings["medinj_hf_choice"] / timings["floor_forward"],
@@ -392,7 +415,7 @@ def main() -> None:
     started = time.perf_counter()
     add_env_info({})
     report["lm_eval_add_env_info_s"] = time.perf_counter() - started
-    report["prompt_tokens"] = sum(len(tokenizer(doc_to_text(doc)).input_ids) for doc in all_docs)
+    report["prompt_tokens"] = sum(len(tokenizer(prompt, add_special_tokens=False).input_ids) for prompt, _ in questions)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(report, indent=2, default=str))
     print(json.dumps(report["ratios"], indent=2))
