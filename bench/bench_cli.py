@@ -20,6 +20,19 @@ def benchmark_parser(description: str, default_out: str) -> argparse.ArgumentPar
     return parser
 
 
+def add_model_arguments(parser: argparse.ArgumentParser) -> None:
+    """The model switches of ``constrained_bench.load_model``: SmolLM2 by default, or random weights of a shape."""
+    parser.add_argument("--random_model", choices=["qwen3-4b"], help="random weights of this shape instead of SmolLM2")
+    parser.add_argument(
+        "--tokenizer", help="tokenizer of --random_model: a folder or Hub id (default: SmolLM2's, from its GGUF)"
+    )
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"])
+    parser.add_argument(
+        "--apply_chat_template", action="store_true", help="prompts in the model's chat template (lm-eval's flag)"
+    )
+
+
 def parse_or_render(
     parser: argparse.ArgumentParser, render: Callable[[dict[str, Any]], str]
 ) -> argparse.Namespace | None:
@@ -30,4 +43,6 @@ def parse_or_render(
         return None
     if not args.data_dir:
         parser.error("--data_dir is required")
+    if getattr(args, "tokenizer", None) and not args.random_model:
+        parser.error("--tokenizer is for --random_model (SmolLM2 brings its own)")
     return args

@@ -42,7 +42,7 @@ from typing import Any
 
 import psutil
 import torch
-from bench_cli import benchmark_parser, parse_or_render
+from bench_cli import add_model_arguments, benchmark_parser, parse_or_render
 from lm_eval import simple_evaluate
 from lm_eval.loggers.utils import add_env_info
 from lm_eval.models.huggingface import HFLM
@@ -287,23 +287,13 @@ def render_markdown(report: dict[str, Any]) -> str:
 def main() -> None:
     parser = benchmark_parser(__doc__, default_out="bench/results.json")
     parser.add_argument("--hf_mcq_limit", type=int, default=None, help="MCQ questions for plain hf choice scoring")
-    parser.add_argument("--random_model", choices=["qwen3-4b"], help="random weights of this shape instead of SmolLM2")
-    parser.add_argument(
-        "--tokenizer", help="tokenizer of --random_model: a folder or Hub id (default: SmolLM2's, from its GGUF)"
-    )
-    parser.add_argument("--device", default="cpu")
-    parser.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"])
+    add_model_arguments(parser)
     parser.add_argument("--repeats", type=int, default=2, help="measurements of the floor, masked baseline and _gen")
-    parser.add_argument(
-        "--apply_chat_template", action="store_true", help="prompts in the model's chat template (lm-eval's flag)"
-    )
     args = parse_or_render(parser, render_markdown)
     if args is None:
         return
     if args.repeats < 1:
         parser.error("--repeats must be at least 1")
-    if args.tokenizer and not args.random_model:
-        parser.error("--tokenizer is for --random_model (SmolLM2 brings its own)")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     torch.manual_seed(0)
 

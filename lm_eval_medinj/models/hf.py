@@ -39,8 +39,8 @@ logger = logging.getLogger(__name__)
 # Attention implementations that honour a custom 4-D attention mask.
 MASKABLE_ATTENTION = ("eager", "sdpa")
 LoglikelihoodRequest = tuple[tuple[str, str] | None, list[int], list[int]]
-# A constrained generation request: its generation kwargs and its prompt's token ids.
-ConstrainedRow = tuple[dict[str, Any], list[int]]
+# A generation request: its generation kwargs and its prompt's token ids.
+GenerationRow = tuple[dict[str, Any], list[int]]
 
 
 class MedinjHFLM(HFLM):
@@ -50,13 +50,15 @@ class MedinjHFLM(HFLM):
 
     - ``reuse_prefix`` (default true): documents batched together compute the prompt head they
       share once (key/value cache).
-    - ``decode_batch_size``: constrained answers of several tokens are decoded after prefills of
+    - ``decode_batch_size``: answers of several tokens are decoded after prefills of
       ``batch_size`` rows, by groups of consecutive batches of at most this many rows; by
       default, of as many rows as keep the group's key/value cache (rows x (prompt + answer
       budget)) within ``DECODE_CACHE_TOKENS`` tokens.
 
-    With ``batch_size=auto``, constrained generation and shared-prefix scoring run one
-    document at a time.
+    Free generation (no constraint) takes the same path where it can: a decoder-only model with
+    a static cache, an integer ``batch_size``, no ``think_end_token`` and no ``max_length`` in
+    the request; elsewhere it is lm-eval's own. With ``batch_size=auto``, constrained
+    generation and shared-prefix scoring run one document at a time.
     """
 
     ENFORCES_MEDINJ_CONSTRAINTS = True
@@ -74,6 +76,10 @@ class MedinjHFLM(HFLM):
         stacked = prefix_cache and supports_stacked_decoding(self.model)
         self.decode_rows = (decode_batch_size or sys.maxsize) if stacked else 0
         self.decode_cache_tokens = sys.maxsize if decode_batch_size else self.DECODE_CACHE_TOKENS
+        # Free generation is stacked only where lm-eval's own path would do nothing this one does not.
+        self.stacks_free_generation = bool(
+            stacked and self.backend == "causal" and self.think_end_token is None and isinstance(self.batch_size, int)
+        )
         # Prompt tokens not recomputed thanks to a shared head (scoring and generation).
         self.reused_prefix_tokens = 0
 
@@ -92,23 +98,24 @@ class MedinjHFLM(HFLM):
     # ---------------------------------------------------------------- constrained generation
 
     def generate_until(self, requests: list[Instance], disable_tqdm: bool = False) -> list[str]:
-        constrained = [i for i, request in enumerate(requests) if CONSTRAINT_KEY in request.args[1]]
-        plain = [i for i, request in enumerate(requests) if CONSTRAINT_KEY not in request.args[1]]
+        ours = [i for i, request in enumerate(requests) if self._generates(request.args[1])]
+        theirs = sorted(set(range(len(requests))) - set(ours))
         results: list[str] = [""] * len(requests)
-        if plain:
-            outputs = super().generate_until([requests[i] for i in plain], disable_tqdm)
-            for i, output in zip(plain, outputs, strict=True):
+        if theirs:
+            outputs = super().generate_until([requests[i] for i in theirs], disable_tqdm)
+            for i, output in zip(theirs, outputs, strict=True):
                 results[i] = output
-        by_settings: dict[tuple[str, int], list[int]] = {}
-        for i in constrained:
+        by_settings: dict[tuple[bool, str, int], list[int]] = {}
+        for i in ours:
             gen_kwargs = requests[i].args[1]
-            budget = self.automata.budget_for(
-                gen_kwargs[CONSTRAINT_KEY], normalize_gen_kwargs(gen_kwargs, self.max_gen_toks)["max_gen_toks"]
-            )
-            by_settings.setdefault((_settings_key(gen_kwargs), budget), []).append(i)
-        progress = tqdm(total=len(constrained), disable=disable_tqdm or self.rank != 0, desc="Constrained generation")
+            budget = normalize_gen_kwargs(gen_kwargs, self.max_gen_toks)["max_gen_toks"]
+            constrained = CONSTRAINT_KEY in gen_kwargs
+            if constrained:
+                budget = self.automata.budget_for(gen_kwargs[CONSTRAINT_KEY], budget)
+            by_settings.setdefault((constrained, _settings_key(gen_kwargs), budget), []).append(i)
+        progress = tqdm(total=len(ours), disable=disable_tqdm or self.rank != 0, desc="Generation (medinj-hf)")
         heads = HeadCache(self.model) if self.reuse_prefix else None
-        for (_, budget), indices in by_settings.items():
+        for (_, _, budget), indices in by_settings.items():
             # Left-truncated to leave room for the answer, as lm-eval's hf model does.
             room = self.max_length - budget
             contexts = [self.tok_encode(requests[i].args[0], left_truncate_len=room) for i in indices]
@@ -117,7 +124,7 @@ class MedinjHFLM(HFLM):
             # One token is all a prefill gives: decoding several batches together saves nothing.
             rows = self.decode_rows if budget > 1 else 0
             for group in decoding_groups(batches, widths, rows, self.decode_cache_tokens):
-                outputs = self._generate_constrained(
+                outputs = self._generate_batches(
                     [[(requests[indices[p]].args[1], contexts[p]) for p in batch] for batch in group], budget, heads
                 )
                 for p, output in zip([p for batch in group for p in batch], outputs, strict=True):
@@ -127,10 +134,14 @@ class MedinjHFLM(HFLM):
         progress.close()
         return results
 
-    def _generate_constrained(
-        self, batches: list[list[ConstrainedRow]], budget: int, heads: HeadCache | None
-    ) -> list[str]:
-        """One ``generate`` call over ``batches``, each row under its own constraint, all within ``budget`` tokens.
+    def _generates(self, gen_kwargs: dict[str, Any]) -> bool:
+        """Whether this backend generates the request itself (else lm-eval's ``hf`` model does)."""
+        return CONSTRAINT_KEY in gen_kwargs or (self.stacks_free_generation and "max_length" not in gen_kwargs)
+
+    def _generate_batches(self, batches: list[list[GenerationRow]], budget: int, heads: HeadCache | None) -> list[str]:
+        """One ``generate`` call over ``batches``, all within ``budget`` tokens.
+
+        Rows are all constrained (each by its own constraint) or all free.
 
         A single batch is left-padded and generated as is; several are prefilled one by one,
         then stacked (:mod:`merged_decoding`) and decoded together.
@@ -164,13 +175,19 @@ class MedinjHFLM(HFLM):
     ) -> list[str]:
         """``generate`` from left-padded prompts (``cache`` holding their first columns, if any).
 
-        Eager by default, even with a static cache: shapes change from call to call.
+        Constrained rows end at the end-of-turn token; free rows as lm-eval's ``hf`` model ends
+        them (the model's own end tokens, the stop sequences). Eager by default, even with a
+        static cache: shapes change from call to call.
         """
+        constrained = CONSTRAINT_KEY in gen_kwargs[0]
         kwargs = normalize_gen_kwargs(_without_constraint(gen_kwargs[0]), self.max_gen_toks)
         until = handle_stop_sequences(kwargs.pop("until", None), eos=self.tok_decode(self.eot_token_id, False))
         kwargs.pop("max_gen_toks")
-        automata = [self.automata.automaton(row_kwargs[CONSTRAINT_KEY]) for row_kwargs in gen_kwargs]
-        processor = ConstrainedLogitsProcessor(automata, [budget] * len(gen_kwargs), prompt_length=context_ids.shape[1])
+        if constrained:
+            automata = [self.automata.automaton(row_kwargs[CONSTRAINT_KEY]) for row_kwargs in gen_kwargs]
+            budgets = [budget] * len(gen_kwargs)
+            processor = ConstrainedLogitsProcessor(automata, budgets, prompt_length=context_ids.shape[1])
+            kwargs.update(logits_processor=LogitsProcessorList([processor]), eos_token_id=self.eot_token_id)
         if cache is not None:
             kwargs["past_key_values"] = cache
         kwargs.setdefault("disable_compile", True)
@@ -179,13 +196,11 @@ class MedinjHFLM(HFLM):
             attention_mask=attention_mask.to(self.device),
             stop=until,
             max_length=context_ids.shape[1] + budget,
-            logits_processor=LogitsProcessorList([processor]),
-            eos_token_id=self.eot_token_id,
             **kwargs,
         )
         outputs = []
         for row in generated[:, context_ids.shape[1] :].tolist():
-            text = self.automata.decode(row)
+            text = self.automata.decode(row) if constrained else self.tok_decode(row)
             outputs.append(postprocess_generated_text(text, stop=until, think_end_token=None))
         return outputs
 

@@ -142,6 +142,29 @@ def _with_forwards(model: HFLM, run: Callable[[], list[str]]) -> tuple[list[str]
 
 
 @pytest.mark.parametrize("chat", [False, True])
+def test_free_generation_decodes_batches_together_and_matches_plain_hf(
+    demo_tasks: TaskManager, medinj_hf: MedinjHFLM, plain_hf: HFLM, chat: bool
+) -> None:
+    requests = _requests(demo_tasks, "medinj_mcq_native_greedy", 12, plain_hf, chat)
+    outputs, forwards = _with_forwards(medinj_hf, lambda: medinj_hf.generate_until(requests))
+    assert outputs == plain_hf.generate_until(requests)
+    together_rows = max(rows for rows, _ in forwards)
+    assert together_rows == len(requests) > MODEL_ARGS["batch_size"], "batches should decode together"
+
+
+def test_free_generation_is_left_to_lm_eval_with_a_think_end_token(
+    tiny_model_dir: Path, demo_tasks: TaskManager, plain_hf: HFLM
+) -> None:
+    thinking = MedinjHFLM(pretrained=str(tiny_model_dir), think_end_token="</think>", **MODEL_ARGS)
+    requests = _requests(demo_tasks, "medinj_mcq_native_greedy", 8, plain_hf, False)
+    outputs, forwards = _with_forwards(thinking, lambda: thinking.generate_until(requests))
+    assert not thinking.stacks_free_generation
+    assert max(rows for rows, _ in forwards) == MODEL_ARGS["batch_size"]
+    assert all(columns == 0 for _, columns in forwards), "lm-eval's path decodes with a dynamic cache"
+    assert len(outputs) == len(requests)
+
+
+@pytest.mark.parametrize("chat", [False, True])
 def test_gen_tasks_emit_only_constrained_answers(demo_tasks: TaskManager, medinj_hf: MedinjHFLM, chat: bool) -> None:
     results = _evaluate(medinj_hf, demo_tasks, "medinj_gen", 6, apply_chat_template=chat)
     assert check_gen_samples(results, ["medinj_mcqu_all_gen", "medinj_mcq_all_gen"]) == 12

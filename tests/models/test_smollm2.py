@@ -79,3 +79,13 @@ def test_gen_outputs_match_constraints_and_agree_with_choice_scoring(
         log_samples=True, apply_chat_template=chat,
     )  # fmt: skip
     assert check_gen_samples(mcq, ["medinj_frenchmedmcqa_mcq_gen"]) == 6
+
+
+def test_free_generation_matches_plain_hf(smollm2: tuple[Any, Any], frenchmedmcqa_tasks: TaskManager) -> None:
+    """``_greedy`` answers, decoded by ``medinj-hf`` in one stack of 12 rows, are plain ``hf``'s."""
+    plain = _lm(HFLM, smollm2)
+    task = next(iter(frenchmedmcqa_tasks.load(["medinj_frenchmedmcqa_mcq_greedy"])["tasks"].values()))
+    task.build_all_requests(limit=12, apply_chat_template=True, chat_template=plain.apply_chat_template)
+    expected = plain.generate_until(task.instances)
+    assert sum(bool(answer.strip()) for answer in expected) >= 6, "SmolLM2 should answer most questions"
+    assert _lm(MedinjHFLM, smollm2).generate_until(task.instances) == expected
