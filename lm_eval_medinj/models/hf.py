@@ -95,7 +95,7 @@ class MedinjHFLM(HFLM):
             self._automaton_cache = AutomatonCache(self.tokenizer, self.eot_token_id, logits_size)
         return self._automaton_cache
 
-    # ---------------------------------------------------------------- constrained generation
+    # ---------------------------------------------------------------- generation
 
     def generate_until(self, requests: list[Instance], disable_tqdm: bool = False) -> list[str]:
         ours = [i for i, request in enumerate(requests) if self._generates(request.args[1])]
