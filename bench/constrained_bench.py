@@ -250,6 +250,11 @@ def generated_letters(results: dict[str, Any], task: str) -> dict[int, str | Non
     return parsed
 
 
+def repeat_name(name: str, repeat: int) -> str:
+    """The name of the ``repeat``-th measurement of run ``name`` (``name``, ``name_again``, ``name_again_2``...)."""
+    return name if repeat == 1 else f"{name}_again" if repeat == 2 else f"{name}_again_{repeat - 1}"
+
+
 def fastest_per_item(report: dict[str, Any], name: str) -> float:
     """Seconds per item of run ``name``, the fastest of its measurements if it was repeated."""
     return min(
@@ -350,10 +355,11 @@ def main() -> None:
     # The machine may be shared: the runs the targets compare are measured again last, and the
     # ratios use the fastest measurement of each.
     for repeat in range(2, args.repeats + 1):
-        again = "_again" if repeat == 2 else f"_again_{repeat - 1}"
-        evaluate(f"medinj_hf_gen{again}", medinj_hf, "medinj_frenchmedmcqa_gen")
-        measure(f"baseline_masked{again}", items, lambda: baseline(model, tokenizer, questions, "masked"), report)
-        measure(f"floor_forward{again}", items, lambda: floor(model, tokenizer, questions, args.batch_size), report)
+        evaluate(repeat_name("medinj_hf_gen", repeat), medinj_hf, "medinj_frenchmedmcqa_gen")
+        masked_again = repeat_name("baseline_masked", repeat)
+        measure(masked_again, items, lambda: baseline(model, tokenizer, questions, "masked"), report)
+        floor_again = repeat_name("floor_forward", repeat)
+        measure(floor_again, items, lambda: floor(model, tokenizer, questions, args.batch_size), report)
     report["scores"] = {
         run: {task: values for task, values in results["results"].items()}
         for run, results in {"medinj_hf_choice": choice, "medinj_hf_gen": gen}.items()

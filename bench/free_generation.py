@@ -18,7 +18,7 @@ from typing import Any
 
 import torch
 from bench_cli import add_model_arguments, benchmark_parser, parse_or_render
-from constrained_bench import lm_eval_run, load_model, measure
+from constrained_bench import fastest_per_item, lm_eval_run, load_model, measure, repeat_name
 from lm_eval.models.huggingface import HFLM
 from lm_eval.tasks import TaskManager
 
@@ -44,12 +44,9 @@ def render_markdown(report: dict[str, Any]) -> str:
     lines += [
         f"| {name} | {row['items']} | {row['wall_s']:.1f} | {row['items_per_s']:.3f} |" for name, row in runs.items()
     ]
-    fastest = {
-        backend: min(row["wall_s"] for name, row in runs.items() if name.startswith(backend))
-        for backend in ("hf", "medinj_hf")
-    }
+    ratio = fastest_per_item(report, "medinj_hf") / fastest_per_item(report, "hf")
     lines.append(
-        f"\n`medinj-hf` / `hf` (fastest of each): {fastest['medinj_hf'] / fastest['hf']:.2f}; "
+        f"\n`medinj-hf` / `hf` (fastest of each): {ratio:.2f}; "
         f"answers equal: {report['answers_equal']} of {report['answers']}"
     )
     return "\n".join(lines)
@@ -83,9 +80,8 @@ def main() -> None:
     outputs = {}
     for repeat in range(1, args.repeats + 1):
         for backend, lm in backends.items():
-            name = backend if repeat == 1 else f"{backend}_again_{repeat - 1}"
             results = measure(
-                name,
+                repeat_name(backend, repeat),
                 2 * args.limit,
                 lambda lm=lm: lm_eval_run(lm, [TASK], manager, args.limit, args.apply_chat_template),
                 report,

@@ -98,8 +98,10 @@ class MedinjHFLM(HFLM):
     # ---------------------------------------------------------------- generation
 
     def generate_until(self, requests: list[Instance], disable_tqdm: bool = False) -> list[str]:
-        ours = [i for i, request in enumerate(requests) if self._generates(request.args[1])]
-        theirs = sorted(set(range(len(requests))) - set(ours))
+        ours: list[int] = []
+        theirs: list[int] = []
+        for i, request in enumerate(requests):
+            (ours if self._generates(request.args[1]) else theirs).append(i)
         results: list[str] = [""] * len(requests)
         if theirs:
             outputs = super().generate_until([requests[i] for i in theirs], disable_tqdm)
