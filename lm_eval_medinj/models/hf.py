@@ -16,6 +16,7 @@ from tqdm import tqdm
 from transformers import LogitsProcessorList
 
 from lm_eval_medinj.constraints import CONSTRAINT_KEY
+from lm_eval_medinj.models.cache_api import output_cache, with_cache
 from lm_eval_medinj.models.guided import AutomatonCache, ConstrainedLogitsProcessor
 from lm_eval_medinj.models.merged_decoding import (
     PrefilledBatch,
@@ -191,7 +192,7 @@ class MedinjHFLM(HFLM):
             processor = ConstrainedLogitsProcessor(automata, budgets, prompt_length=context_ids.shape[1])
             kwargs.update(logits_processor=LogitsProcessorList([processor]), eos_token_id=self.eot_token_id)
         if cache is not None:
-            kwargs["past_key_values"] = cache
+            kwargs = with_cache(self.model, cache, **kwargs)
         kwargs.setdefault("disable_compile", True)
         generated = self._model_generate(
             context=context_ids.to(self.device),
@@ -211,14 +212,18 @@ class MedinjHFLM(HFLM):
         start = cache.get_seq_length() if cache is not None else 0
         if start < context_ids.shape[1] - 1:
             with torch.no_grad(), self._autocast():
-                cache = self.model(
-                    input_ids=context_ids[:, start:-1].to(self.device),
-                    attention_mask=attention_mask[:, :-1].to(self.device),
-                    position_ids=mask_positions(attention_mask)[:, start:-1].to(self.device),
-                    past_key_values=cache,
-                    use_cache=True,
-                    logits_to_keep=1,
-                ).past_key_values
+                output = self.model(
+                    **with_cache(
+                        self.model,
+                        cache,
+                        input_ids=context_ids[:, start:-1].to(self.device),
+                        attention_mask=attention_mask[:, :-1].to(self.device),
+                        position_ids=mask_positions(attention_mask)[:, start:-1].to(self.device),
+                        use_cache=True,
+                        logits_to_keep=1,
+                    )
+                )
+                cache = output_cache(output)
         return PrefilledBatch(context_ids, attention_mask, cache)
 
     def _autocast(self) -> torch.autocast:
@@ -305,12 +310,15 @@ class MedinjHFLM(HFLM):
             cache, shared = heads.for_batch(contexts[0][:shared], len(trees)) if shared else (None, 0)
             input_ids, position_ids, mask = batch_inputs(trees, pad_token_id, self.model.dtype, prefix_length=shared)
             logits = self.model(
-                input_ids=input_ids.to(self.device),
-                position_ids=position_ids.to(self.device),
-                attention_mask=mask.to(self.device),
-                past_key_values=cache,
-                use_cache=cache is not None,
-                logits_to_keep=shared + input_ids.shape[1] - first_kept,
+                **with_cache(
+                    self.model,
+                    cache,
+                    input_ids=input_ids.to(self.device),
+                    position_ids=position_ids.to(self.device),
+                    attention_mask=mask.to(self.device),
+                    use_cache=cache is not None,
+                    logits_to_keep=shared + input_ids.shape[1] - first_kept,
+                )
             ).logits
         self.reused_prefix_tokens += shared * (len(trees) - 1)
         return score_trees(logits, first_kept, trees, self.softmax_dtype)

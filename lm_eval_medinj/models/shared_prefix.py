@@ -23,6 +23,8 @@ import torch.nn.functional as F
 from transformers import DynamicCache, PreTrainedModel
 from transformers.cache_utils import DynamicLayer
 
+from lm_eval_medinj.models.cache_api import output_cache
+
 # Contexts sharing at least this many head tokens are batched together and reuse their head.
 MIN_SHARED_PREFIX = 16
 
@@ -178,7 +180,7 @@ class HeadCache:
         with torch.no_grad():
             output = self.model(input_ids=torch.tensor([list(head)], device=device), use_cache=True, logits_to_keep=1)
         self._tokens = list(head)
-        self._states = [(layer.keys, layer.values) for layer in output.past_key_values.layers]
+        self._states = [(layer.keys, layer.values) for layer in output_cache(output).layers]
 
 
 def batch_inputs(

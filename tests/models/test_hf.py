@@ -17,6 +17,7 @@ from transformers import StaticCache
 
 from lm_eval_medinj.constraints import CONSTRAINT_KEY
 from lm_eval_medinj.gen_tasks import ConstraintUnsupportedError
+from lm_eval_medinj.models.cache_api import passed_cache
 from lm_eval_medinj.models.hf import MedinjHFLM
 from lm_eval_medinj.paths import tasks_path
 from tests.models.checks import assert_same_scores, check_gen_samples
@@ -130,7 +131,7 @@ def _with_forwards(model: HFLM, run: Callable[[], list[str]]) -> tuple[list[str]
     forwards: list[tuple[int, int]] = []
 
     def record(_: Any, args: Any, kwargs: dict[str, Any]) -> None:
-        cache = kwargs.get("past_key_values")
+        cache = passed_cache(kwargs)
         columns = cache.layers[0].max_cache_len if isinstance(cache, StaticCache) else 0
         forwards.append((len(kwargs["input_ids"]), columns))
 

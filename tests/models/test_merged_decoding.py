@@ -8,6 +8,7 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM, MistralConfig, MistralForCausalLM
 
+from lm_eval_medinj.models.cache_api import output_cache, with_cache
 from lm_eval_medinj.models.merged_decoding import (
     PrefilledBatch,
     decoding_groups,
@@ -77,9 +78,11 @@ def test_stacked_batches_predict_what_each_batch_predicts_alone(tiny_model: Auto
         for ids, mask in batches:
             positions = mask_positions(mask)
             expected.append(tiny_model(input_ids=ids, attention_mask=mask, position_ids=positions).logits[:, -1])
-            cache = tiny_model(
-                input_ids=ids[:, :-1], attention_mask=mask[:, :-1], position_ids=positions[:, :-1], use_cache=True
-            ).past_key_values
+            cache = output_cache(
+                tiny_model(
+                    input_ids=ids[:, :-1], attention_mask=mask[:, :-1], position_ids=positions[:, :-1], use_cache=True
+                )
+            )
             prefilled.append(PrefilledBatch(ids, mask, cache))
         stacked = stack_prefilled(iter(prefilled), tiny_model.config, rows=6, width=13, new_tokens=3, pad_token_id=0)
         assert stacked.input_ids.shape == stacked.attention_mask.shape == (6, 13)
@@ -88,8 +91,7 @@ def test_stacked_batches_predict_what_each_batch_predicts_alone(tiny_model: Auto
             input_ids=stacked.input_ids[:, -1:],
             attention_mask=stacked.attention_mask,
             position_ids=mask_positions(stacked.attention_mask)[:, -1:],
-            past_key_values=stacked.cache,
-            use_cache=True,
+            **with_cache(tiny_model, stacked.cache, use_cache=True),
         ).logits[:, -1]
     torch.testing.assert_close(logits, torch.cat(expected), atol=1e-5, rtol=1e-5)
 
@@ -97,7 +99,7 @@ def test_stacked_batches_predict_what_each_batch_predicts_alone(tiny_model: Auto
 def test_stacking_fewer_rows_than_announced_is_an_error(tiny_model: AutoModelForCausalLM) -> None:
     ids, mask = _left_padded(torch.Generator().manual_seed(1), [4, 6])
     with torch.no_grad():
-        cache = tiny_model(input_ids=ids[:, :-1], attention_mask=mask[:, :-1], use_cache=True).past_key_values
+        cache = output_cache(tiny_model(input_ids=ids[:, :-1], attention_mask=mask[:, :-1], use_cache=True))
     with pytest.raises(ValueError, match="expected 3 prefilled rows, got 2"):
         stack_prefilled(
             [PrefilledBatch(ids, mask, cache)], tiny_model.config, rows=3, width=6, new_tokens=1, pad_token_id=0

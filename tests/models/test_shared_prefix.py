@@ -8,6 +8,7 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM
 
+from lm_eval_medinj.models.cache_api import with_cache
 from lm_eval_medinj.models.shared_prefix import (
     HeadCache,
     batch_inputs,
@@ -95,8 +96,7 @@ def _tree_scores(
             input_ids=ids,
             position_ids=positions,
             attention_mask=mask,
-            past_key_values=cache,
-            use_cache=cache is not None,
+            **with_cache(model, cache, use_cache=cache is not None),
             logits_to_keep=shared + ids.shape[1] - first_kept,
         ).logits
     return score_trees(logits, first_kept, trees, None), shared
