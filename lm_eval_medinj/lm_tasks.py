@@ -1,8 +1,9 @@
 """lm-eval hooks referenced by the YAML tasks (``!function lm_eval_medinj.lm_tasks.*``).
 
 Each task's ``dataset_kwargs`` names the benchmark, the task type and the provenances; the
-user's ``--metadata`` adds ``data_dir`` and ``skip_invalid``. lm-eval passes both to
-:func:`load_dataset`.
+user's ``--metadata`` adds ``data_dir``, ``skip_invalid``, ``protocol`` and ``prompt``. lm-eval
+passes both to :func:`load_dataset`, which writes the protocol and the prompt source into every
+document, so the task class, the scoring hooks and the logged samples all read them there.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from typing import Any
 import datasets
 
 from lm_eval_medinj.answers import candidate_answers, parse_answer
+from lm_eval_medinj.authors_protocol import parse_authors_answer
+from lm_eval_medinj.chat import plain_text
 from lm_eval_medinj.metrics import exact_match, hamming_score
 from lm_eval_medinj.prompts import render_prompt, render_target
 from lm_eval_medinj.records import MedRecord, Provenance, TaskType
@@ -24,6 +27,19 @@ from lm_eval_medinj.sources import (
 )
 
 SPLITS: tuple[Split, ...] = ("test", "validation")
+# "paper": the authors' decoding and parse (lm_eval_medinj.authors_protocol); "strict": this
+# package's outlines-constrained sorted letter sets and strict parse.
+PROTOCOLS = ("paper", "strict")
+# "conversation": a record's own turns where it has them; "canonical": lm_eval_medinj.prompts.
+PROMPT_SOURCES = ("conversation", "canonical")
+
+
+def _choice(name: str, value: str | None, allowed: tuple[str, ...]) -> str:
+    """``value`` (default: the first allowed one), refused unless allowed."""
+    chosen = allowed[0] if value is None else str(value)
+    if chosen not in allowed:
+        raise ValueError(f"--metadata {name!r} must be one of {', '.join(allowed)}; got {value!r}")
+    return chosen
 
 
 def load_dataset(
@@ -32,9 +48,13 @@ def load_dataset(
     provenances: list[Provenance] | None = None,
     data_dir: str | None = None,
     skip_invalid: bool | str | None = None,
+    protocol: str | None = None,
+    prompt: str | None = None,
     **_metadata: Any,
 ) -> datasets.DatasetDict:
     """The test and validation documents of one task, from the Hub or ``data_dir``."""
+    protocol = _choice("protocol", protocol, PROTOCOLS)
+    prompt = _choice("prompt", prompt, PROMPT_SOURCES)
     root = resolve_data_dir(data_dir)
     skip = resolve_skip_invalid(skip_invalid)
     splits: dict[str, list[MedRecord]] = {}
@@ -50,13 +70,42 @@ def load_dataset(
         else:
             raise ValueError(f"unknown benchmark {benchmark!r} in the task's dataset_kwargs")
     return datasets.DatasetDict(
-        {split: datasets.Dataset.from_list([r.to_doc() for r in records]) for split, records in splits.items()}
+        {
+            split: datasets.Dataset.from_list([_document(r, protocol, prompt) for r in records])
+            for split, records in splits.items()
+        }
     )
 
 
+def _document(record: MedRecord, protocol: str, prompt: str) -> dict[str, Any]:
+    # Open questions keep the canonical prompt until their task class renders conversations
+    # with the authors' open-answer settings (issue 15).
+    own_turns = prompt == "conversation" and record.messages and record.task != "oeq"
+    source = "conversation" if own_turns else "canonical"
+    if source == "canonical":
+        render_prompt(record)  # fails now, naming the record, if it cannot be rendered
+    return {**record.to_doc(), "protocol": protocol, "prompt_source": source}
+
+
+def doc_prompt_turns(doc: dict[str, Any]) -> list[dict[str, str]]:
+    """The document's non-assistant turns, verbatim."""
+    return MedRecord.from_doc(doc).prompt_turns
+
+
 def doc_to_text(doc: dict[str, Any]) -> str:
-    """The prompt, rendered by the module that also renders training data."""
+    """The prompt as plain text: the record's turns joined by blank lines, or the canonical prompt."""
+    if doc.get("prompt_source") == "conversation":
+        return plain_text(doc_prompt_turns(doc))
     return render_prompt(MedRecord.from_doc(doc))
+
+
+def fewshot_answer(doc: dict[str, Any]) -> str:
+    """A few-shot example's answer: its own first assistant turn, else the canonical target."""
+    if doc.get("prompt_source") == "conversation":
+        answers = [turn["content"] for turn in doc["messages"] if turn["role"] == "assistant"]
+        if answers:
+            return answers[0]
+    return doc_to_target(doc)
 
 
 def doc_to_choice(doc: dict[str, Any]) -> list[str]:
@@ -77,7 +126,11 @@ def _scores(doc: dict[str, Any], predicted: frozenset[str] | None) -> dict[str, 
 
 
 def process_choice_results(doc: dict[str, Any], results: list[tuple[float, bool]]) -> dict[str, float]:
-    """Exact choice scoring: the prediction is the candidate with the highest log-likelihood."""
+    """Exact choice scoring: the prediction is the candidate with the highest log-likelihood.
+
+    Each candidate was scored with its end (see :class:`lm_eval_medinj.medinj_task.MedinjTask`),
+    so this is the most probable complete answer.
+    """
     choices = doc_to_choice(doc)
     loglikelihoods = [result[0] for result in results]
     best = max(range(len(choices)), key=loglikelihoods.__getitem__)
@@ -85,5 +138,7 @@ def process_choice_results(doc: dict[str, Any], results: list[tuple[float, bool]
 
 
 def process_generation_results(doc: dict[str, Any], results: list[str]) -> dict[str, float]:
-    """Strict parse of a generated answer: any text but option letters scores zero."""
+    """The protocol's parse of a generated answer: the authors' (``paper``) or the strict one."""
+    if doc["protocol"] == "paper":
+        return _scores(doc, parse_authors_answer(results[0], doc["option_letters"], doc["task"] == "mcq"))
     return _scores(doc, parse_answer(results[0], doc["option_letters"]))

@@ -33,6 +33,13 @@ def render_options(options: dict[str, str]) -> str:
 
 def render_prompt(record: MedRecord) -> str:
     """The full user prompt for a record, ending with the answer cue."""
+    unnamed = [letter for letter, text in record.options.items() if not text.strip()]
+    if unnamed:
+        raise ValueError(
+            f"record {record.id!r}, field 'options': the canonical prompt needs option texts, and options "
+            f"{', '.join(unnamed)} have none (the record names them only in 'classes'); use its own "
+            "conversation (the default prompt) instead of --metadata '{\"prompt\": \"canonical\"}'"
+        )
     parts = [INSTRUCTIONS[record.task]]
     if record.context:
         parts.append(f"Contexte : {record.context}")

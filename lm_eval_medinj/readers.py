@@ -160,7 +160,9 @@ def read_records(paths: Path | Iterable[Path], options: ReadOptions = ReadOption
 def parse_record(raw: Mapping[str, Any], source: str, index: int, options: ReadOptions) -> MedRecord:
     """One raw record of any supported shape into a validated record."""
     record_id = _record_id(raw, source, index)
-    if "messages" in raw:
+    if "option_letters" in raw and "task" in raw:  # this package's form, conversation included
+        record = _from_canonical(raw, source, record_id, options)
+    elif "messages" in raw:
         record = _from_hub(raw, source, record_id, options)
     elif "instruction" in raw and "type" in raw:
         record = _from_all_parquet(raw, source, record_id, options)
@@ -195,9 +197,10 @@ def validate_record(record: MedRecord, source: str) -> None:
         raise RecordError(
             source, record.id, "options", f"{len(record.options)} option(s); at least 2 needed"
         )
-    for letter, text in record.options.items():
-        if not text.strip():
-            raise RecordError(source, record.id, "options", f"option {letter} is empty")
+    if not record.messages:  # option texts are needed where we render the prompt ourselves
+        for letter, text in record.options.items():
+            if not text.strip():
+                raise RecordError(source, record.id, "options", f"option {letter} is empty")
     if not record.gold:
         raise RecordError(source, record.id, "answer", "no gold answer")
     unknown = [letter for letter in record.gold if letter not in record.options]
@@ -315,14 +318,10 @@ def parse_gold(
 def _from_hub(
     raw: Mapping[str, Any], source: str, record_id: str, options: ReadOptions
 ) -> MedRecord:
-    messages = raw["messages"]
-    if not isinstance(messages, list) or not all(
-        isinstance(m, dict) and "role" in m and "content" in m for m in messages
-    ):
-        raise RecordError(source, record_id, "messages", "expected a list of {role, content} objects")
+    messages = _conversation(raw["messages"], source, record_id)
     user = [m["content"] for m in messages if m["role"] == "user"]
     assistant = [m["content"] for m in messages if m["role"] == "assistant"]
-    if not user or not isinstance(user[-1], str):
+    if not user:
         raise RecordError(source, record_id, "messages", "no user message")
     question, parsed_options = split_options(user[-1])
     choices = _hub_options(raw.get("classes"), parsed_options, source, record_id)
@@ -335,13 +334,22 @@ def _from_hub(
         gold = parse_gold(answer, choices, source, record_id)
         task = options.task or ("mcq" if len(gold) > 1 else "mcqu")
         return MedRecord(record_id, provenance, origin, task, question, choices, gold,
-                         context=context, specialty=specialty)
+                         context=context, specialty=specialty, messages=messages)
     if options.task not in (None, "oeq"):
         raise RecordError(source, record_id, "classes", f"{options.task} question without options")
     if not isinstance(answer, str):
         raise RecordError(source, record_id, "answer", f"expected reference text, got {answer!r}")
     return MedRecord(record_id, provenance, origin, "oeq", question, reference=answer.strip(),
-                     context=context, specialty=specialty)
+                     context=context, specialty=specialty, messages=messages)
+
+
+def _conversation(value: Any, source: str, record_id: str) -> tuple[dict[str, str], ...]:
+    """The record's turns as {role, content} text pairs, verbatim."""
+    if not isinstance(value, list) or not all(
+        isinstance(m, dict) and isinstance(m.get("role"), str) and isinstance(m.get("content"), str) for m in value
+    ):
+        raise RecordError(source, record_id, "messages", "expected a list of {role, content} objects with text values")
+    return tuple({"role": m["role"], "content": m["content"]} for m in value)
 
 
 def _hub_options(
@@ -355,6 +363,10 @@ def _hub_options(
         raise RecordError(source, record_id, "classes", f"expected a list or object, got {classes!r}")
     if all(isinstance(c, str) and len(c.strip().strip("()")) == 1 for c in classes):
         letters = [c.strip().strip("()").upper() for c in classes]
+        if not parsed:
+            # The options are in the user turn in a form we do not parse; the verbatim
+            # conversation carries them, so the letters suffice (texts stay empty).
+            return dict.fromkeys(letters, "")
         missing = [letter for letter in letters if letter not in parsed]
         if missing:
             raise RecordError(
@@ -378,12 +390,23 @@ def _from_all_parquet(
         context = context_rest
     origin = str(raw.get("origin") or options.origin or "MedInjection-FR/ALL")
     provenance = _provenance(raw, source, record_id, options, origin)
+    messages = _all_parquet_conversation(raw, source, record_id)
     if task == "oeq":
         return MedRecord(record_id, provenance, origin, task, question,
-                         reference=_text(raw, "answer", source, record_id), context=context or None)
+                         reference=_text(raw, "answer", source, record_id), context=context or None,
+                         messages=messages)
     gold = parse_gold(raw.get("answer"), choices, source, record_id)
     return MedRecord(record_id, provenance, origin, task, question, choices, gold,
-                     context=context or None)
+                     context=context or None, messages=messages)
+
+
+def _all_parquet_conversation(raw: Mapping[str, Any], source: str, record_id: str) -> tuple[dict[str, str], ...]:
+    """The user turn ``instruction`` (then ``context`` after a blank line, if any), the answer turn."""
+    user = "\n\n".join(part for part in (raw.get("instruction"), raw.get("context")) if isinstance(part, str) and part)
+    turns = [{"role": "user", "content": user}]
+    if isinstance(raw.get("answer"), str):
+        turns.append({"role": "assistant", "content": raw["answer"]})
+    return tuple(turns)
 
 
 def _from_frenchmedmcqa(
@@ -414,6 +437,7 @@ def _from_canonical(
     common = dict(
         context=_text(raw, "context", source, record_id) or None,
         specialty=_text(raw, "specialty", source, record_id) or None,
+        messages=_conversation(raw.get("messages") or [], source, record_id),
     )
     question = _text(raw, "question", source, record_id)
     if task == "oeq":

@@ -8,6 +8,8 @@ from typing import Any, Literal
 Provenance = Literal["native", "translated", "synthetic"]
 TaskType = Literal["mcq", "mcqu", "oeq"]
 
+Turn = dict[str, str]  # {"role": "system" | "user" | "assistant", "content": text}
+
 PROVENANCES: tuple[Provenance, ...] = ("native", "translated", "synthetic")
 TASK_TYPES: tuple[TaskType, ...] = ("mcq", "mcqu", "oeq")
 
@@ -29,6 +31,10 @@ class MedRecord:
 
     ``options`` keeps the option order of the source; letters are upper-case. ``gold`` holds
     the sorted gold letters for MCQ/MCQU and is empty for OEQ, where ``reference`` is set.
+    ``messages`` is the record's own conversation, verbatim, when the source has one (Hub JSON
+    ``messages``; ALL parquet ``instruction`` / ``context``, ``answer``): its non-assistant turns
+    are the prompt the authors evaluated. Option texts may then be empty when only ``classes``
+    names the letters, since the conversation carries the options.
     """
 
     id: str
@@ -41,6 +47,12 @@ class MedRecord:
     reference: str | None = None
     context: str | None = None
     specialty: str | None = None
+    messages: tuple[Turn, ...] = ()
+
+    @property
+    def prompt_turns(self) -> list[Turn]:
+        """The conversation without its assistant turns: what the model is asked."""
+        return [dict(turn) for turn in self.messages if turn["role"] != "assistant"]
 
     def to_doc(self) -> dict[str, Any]:
         """A flat, Arrow-friendly dict for ``datasets.Dataset`` (lm-eval's document)."""
@@ -56,6 +68,7 @@ class MedRecord:
             "reference": self.reference or "",
             "context": self.context or "",
             "specialty": self.specialty or "",
+            "messages": [dict(turn) for turn in self.messages],
         }
 
     @classmethod
@@ -72,4 +85,5 @@ class MedRecord:
             reference=doc["reference"] or None,
             context=doc["context"] or None,
             specialty=doc["specialty"] or None,
+            messages=tuple(dict(turn) for turn in doc.get("messages") or ()),
         )

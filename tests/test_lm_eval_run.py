@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from lm_eval_medinj.answers import parse_answer
+from lm_eval_medinj.authors_protocol import parse_authors_answer
 from lm_eval_medinj.lm_tasks import doc_to_choice
 from lm_eval_medinj.metrics import exact_match, hamming_score
 from lm_eval_medinj.paths import tasks_path
@@ -63,8 +64,9 @@ def test_lm_eval_frenchmedmcqa_choice_and_greedy(tmp_path: Path, tiny_model_dir:
         em_values = []
         for sample in task_samples:
             doc = sample["doc"]
-            if task.endswith("_greedy"):
-                predicted = parse_answer(sample["filtered_resps"][0], doc["option_letters"])
+            if task.endswith("_greedy"):  # the authors' parse, the default protocol
+                multi = doc["task"] == "mcq"
+                predicted = parse_authors_answer(sample["filtered_resps"][0], doc["option_letters"], multi)
             else:
                 loglikelihoods = [float(resp[0]) for resp in sample["filtered_resps"]]
                 best = doc_to_choice(doc)[loglikelihoods.index(max(loglikelihoods))]
@@ -88,8 +90,8 @@ def test_medinj_eval_with_chat_template_and_fewshot(tmp_path: Path, tiny_model_d
     results, samples = results_and_samples(output)
     assert {"medinj_mcq", "medinj_mcqu_all", "medinj_mcq_all"} <= set(results)
     context = samples["medinj_mcq_all"][0]["arguments"]["gen_args_0"]["arg_0"]
-    assert context.count("Question :") == 2, "one few-shot example, then the question"
-    # lm-eval renders the shot as a user turn and its canonical answer as an assistant turn.
+    # The record's system turn, one few-shot example (its user turn, its own answer), then the question.
+    assert context.startswith("<|im_start|>system\n") and context.count("<|im_start|>user") == 2
     shot_answer = context.split("<|im_start|>assistant\n")[1].split("<|im_end|>")[0]
     assert parse_answer(shot_answer, "ABCDE") is not None and ", " in shot_answer
     assert context.count("<|im_start|>assistant") == 2 and context.endswith("<|im_start|>assistant\n")

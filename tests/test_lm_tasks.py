@@ -59,4 +59,31 @@ def test_choice_scoring_takes_the_most_likely_candidate() -> None:
     [(" A, C", 1.0, 1.0), ("C, A\n", 1.0, 1.0), ("A", 0.0, 0.5), ("A, C, F", 0.0, 0.0), ("Réponse A, C", 0.0, 0.0)],
 )
 def test_greedy_generation_strict_parse(generated: str, em: float, hamming: float) -> None:
-    assert process_generation_results(MCQ_DOC, [generated]) == {"em": em, "hamming": pytest.approx(hamming)}
+    doc = {**MCQ_DOC, "protocol": "strict"}
+    assert process_generation_results(doc, [generated]) == {"em": em, "hamming": pytest.approx(hamming)}
+
+
+@pytest.mark.parametrize(
+    ("generated", "em", "hamming"),
+    [(" A, C", 1.0, 1.0), ("C\n\nA\n\nC", 1.0, 1.0), ("a;c.", 1.0, 1.0), ("A", 0.0, 0.5), ("A, C, F", 0.0, 0.0),
+     ("Réponse A, C", 0.0, 0.0), (",", 0.0, 0.0)],
+)  # fmt: skip
+def test_generation_authors_parse(generated: str, em: float, hamming: float) -> None:
+    doc = {**MCQ_DOC, "protocol": "paper"}
+    assert process_generation_results(doc, [generated]) == {"em": em, "hamming": pytest.approx(hamming)}
+
+
+def test_documents_carry_protocol_and_prompt_source(demo_data_dir: Path, frenchmedmcqa_dir: Path) -> None:
+    native = load_dataset(benchmark="medinjection", task="mcq", provenances=["native"], data_dir=str(demo_data_dir))
+    assert {(doc["protocol"], doc["prompt_source"]) for doc in native["test"]} == {("paper", "conversation")}
+    canonical = load_dataset(benchmark="medinjection", task="mcq", provenances=["native"],
+                             data_dir=str(demo_data_dir), protocol="strict", prompt="canonical")  # fmt: skip
+    assert {(doc["protocol"], doc["prompt_source"]) for doc in canonical["test"]} == {("strict", "canonical")}
+    fmm = load_dataset(benchmark="frenchmedmcqa", task="mcqu", data_dir=str(frenchmedmcqa_dir))
+    assert {doc["prompt_source"] for doc in fmm["test"]} == {"canonical"}, "no conversation: canonical prompt"
+
+
+@pytest.mark.parametrize(("key", "value"), [("protocol", "paperr"), ("prompt", "chat")])
+def test_unknown_protocol_or_prompt_is_refused(demo_data_dir: Path, key: str, value: str) -> None:
+    with pytest.raises(ValueError, match=f"--metadata '{key}' must be one of"):
+        load_dataset(benchmark="medinjection", task="mcq", data_dir=str(demo_data_dir), **{key: value})

@@ -11,6 +11,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from lm_eval_medinj.prompts import render_prompt
 from lm_eval_medinj.readers import ReadOptions, read_records, split_options
 from lm_eval_medinj.records import MedRecord, RecordError
 
@@ -174,6 +175,33 @@ def test_invalid_hub_record_names_file_record_and_field(
     assert (error.value.source, error.value.record_id, error.value.field_name) == (str(path), "bad-7", field)
     assert message in str(error.value)
     assert str(path) in str(error.value) and "bad-7" in str(error.value)
+
+
+def test_hub_record_keeps_its_conversation(tmp_path: Path) -> None:
+    record = read_one(tmp_path, hub_record())
+    assert [turn["role"] for turn in record.messages] == ["system", "user", "assistant"]
+    assert record.prompt_turns == [record.messages[0], record.messages[1]]
+    assert MedRecord.from_doc(record.to_doc()) == record
+
+
+def test_options_the_readers_cannot_parse_are_named_by_classes(tmp_path: Path) -> None:
+    user = "Quel est l'antidote du paracétamol ?\nA - La naloxone\nB - La N-acétylcystéine\nC - L'atropine"
+    raw = hub_record(messages=[{"role": "user", "content": user}, {"role": "assistant", "content": "B"}])
+    record = read_one(tmp_path, raw)
+    assert record.options == {"A": "", "B": "", "C": ""} and record.gold == ("B",)
+    assert record.prompt_turns == [{"role": "user", "content": user}]
+    with pytest.raises(ValueError, match=r"record 'q1', field 'options': the canonical prompt needs option texts"):
+        render_prompt(record)
+
+
+def test_all_parquet_row_becomes_a_user_turn(tmp_path: Path) -> None:
+    path = tmp_path / "test-00000.parquet"
+    row = {"id": "p1", "instruction": USER, "context": "Patient de 40 ans.", "answer": "B", "type": "mcqu",
+           "origin": "MedQA"}  # fmt: skip
+    pq.write_table(pa.Table.from_pylist([row]), path)
+    (record,) = read_records(path).records
+    assert record.messages == ({"role": "user", "content": USER + "\n\nPatient de 40 ans."},
+                               {"role": "assistant", "content": "B"})  # fmt: skip
 
 
 def test_duplicate_id_across_files(tmp_path: Path) -> None:

@@ -164,3 +164,18 @@ class ConstrainedLogitsProcessor(LogitsProcessor):
         scores[:, :width].masked_fill_(torch.stack(masks), -torch.inf)
         scores[:, width:] = -torch.inf
         return scores
+
+
+class AllowedTokensProcessor(LogitsProcessor):
+    """Masks each row of a batch to its own fixed set of allowed token ids (the authors' mask)."""
+
+    def __init__(self, allowed: list[list[int]]):
+        self.allowed = allowed
+        self._blocked: torch.Tensor | None = None
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        if self._blocked is None:
+            self._blocked = torch.ones(scores.shape, dtype=torch.bool, device=scores.device)
+            for row, ids in enumerate(self.allowed):
+                self._blocked[row, ids] = False
+        return scores.masked_fill(self._blocked, -torch.inf)

@@ -15,9 +15,10 @@ from lm_eval.models.utils import handle_stop_sequences, normalize_gen_kwargs, po
 from tqdm import tqdm
 from transformers import LogitsProcessorList
 
+from lm_eval_medinj.authors_protocol import TOKEN_MASK, allowed_token_ids, is_token_mask
 from lm_eval_medinj.constraints import CONSTRAINT_KEY
 from lm_eval_medinj.models.cache_api import output_cache, with_cache
-from lm_eval_medinj.models.guided import AutomatonCache, ConstrainedLogitsProcessor
+from lm_eval_medinj.models.guided import AllowedTokensProcessor, AutomatonCache, ConstrainedLogitsProcessor
 from lm_eval_medinj.models.merged_decoding import (
     PrefilledBatch,
     decoding_groups,
@@ -70,6 +71,7 @@ class MedinjHFLM(HFLM):
     ) -> None:
         super().__init__(*args, **kwargs)
         self._automaton_cache: AutomatonCache | None = None
+        self._allowed_ids: dict[tuple[str, ...], list[int]] = {}
         prefix_cache = supports_prefix_cache(self.model)
         self.reuse_prefix = reuse_prefix and prefix_cache
         # Batches are stacked for decoding only where their caches can be padded and copied;
@@ -108,14 +110,14 @@ class MedinjHFLM(HFLM):
             outputs = super().generate_until([requests[i] for i in theirs], disable_tqdm)
             for i, output in zip(theirs, outputs, strict=True):
                 results[i] = output
-        by_settings: dict[tuple[bool, str, int], list[int]] = {}
+        by_settings: dict[tuple[str, str, int], list[int]] = {}
         for i in ours:
             gen_kwargs = requests[i].args[1]
             budget = normalize_gen_kwargs(gen_kwargs, self.max_gen_toks)["max_gen_toks"]
-            constrained = CONSTRAINT_KEY in gen_kwargs
-            if constrained:
+            kind = _constraint_kind(gen_kwargs)
+            if kind == "grammar":
                 budget = self.automata.budget_for(gen_kwargs[CONSTRAINT_KEY], budget)
-            by_settings.setdefault((constrained, _settings_key(gen_kwargs), budget), []).append(i)
+            by_settings.setdefault((kind, _settings_key(gen_kwargs), budget), []).append(i)
         progress = tqdm(total=len(ours), disable=disable_tqdm or self.rank != 0, desc="Generation (medinj-hf)")
         heads = HeadCache(self.model) if self.reuse_prefix else None
         for (_, _, budget), indices in by_settings.items():
@@ -144,7 +146,8 @@ class MedinjHFLM(HFLM):
     def _generate_batches(self, batches: list[list[GenerationRow]], budget: int, heads: HeadCache | None) -> list[str]:
         """One ``generate`` call over ``batches``, all within ``budget`` tokens.
 
-        Rows are all constrained (each by its own constraint) or all free.
+        Rows share one kind of constraint (each row its own): all free, all under the authors' token
+        mask, or all under a grammar.
 
         A single batch is left-padded and generated as is; several are prefilled one by one,
         then stacked (:mod:`merged_decoding`) and decoded together.
@@ -182,11 +185,18 @@ class MedinjHFLM(HFLM):
         them (the model's own end tokens, the stop sequences). Eager by default, even with a
         static cache: shapes change from call to call.
         """
-        constrained = CONSTRAINT_KEY in gen_kwargs[0]
+        kind = _constraint_kind(gen_kwargs[0])
         kwargs = normalize_gen_kwargs(_without_constraint(gen_kwargs[0]), self.max_gen_toks)
         until = handle_stop_sequences(kwargs.pop("until", None), eos=self.tok_decode(self.eot_token_id, False))
         kwargs.pop("max_gen_toks")
-        if constrained:
+        if kind == "token_mask":
+            # The authors' decoding: a fixed mask, and the tokenizer's end of sequence as the only stop token.
+            allowed = [self._allowed_token_ids(row_kwargs[CONSTRAINT_KEY]) for row_kwargs in gen_kwargs]
+            kwargs.update(
+                logits_processor=LogitsProcessorList([AllowedTokensProcessor(allowed)]),
+                eos_token_id=self.tokenizer.eos_token_id,
+            )
+        elif kind == "grammar":
             automata = [self.automata.automaton(row_kwargs[CONSTRAINT_KEY]) for row_kwargs in gen_kwargs]
             budgets = [budget] * len(gen_kwargs)
             processor = ConstrainedLogitsProcessor(automata, budgets, prompt_length=context_ids.shape[1])
@@ -203,9 +213,15 @@ class MedinjHFLM(HFLM):
         )
         outputs = []
         for row in generated[:, context_ids.shape[1] :].tolist():
-            text = self.automata.decode(row) if constrained else self.tok_decode(row)
+            text = self.automata.decode(row) if kind == "grammar" else self.tok_decode(row)
             outputs.append(postprocess_generated_text(text, stop=until, think_end_token=None))
         return outputs
+
+    def _allowed_token_ids(self, constraint: dict[str, Any]) -> list[int]:
+        letters = tuple(constraint[TOKEN_MASK])
+        if letters not in self._allowed_ids:
+            self._allowed_ids[letters] = allowed_token_ids(self.tokenizer, letters)
+        return self._allowed_ids[letters]
 
     def _prefill(self, context_ids: torch.Tensor, attention_mask: torch.Tensor, cache: Any) -> PrefilledBatch:
         """The key/value cache of every prompt column but the last, after the cached head if any."""
@@ -322,6 +338,13 @@ class MedinjHFLM(HFLM):
             ).logits
         self.reused_prefix_tokens += shared * (len(trees) - 1)
         return score_trees(logits, first_kept, trees, self.softmax_dtype)
+
+
+def _constraint_kind(gen_kwargs: dict[str, Any]) -> str:
+    """Either "free", "token_mask" (the authors' mask) or "grammar" (an outlines-core automaton)."""
+    if CONSTRAINT_KEY not in gen_kwargs:
+        return "free"
+    return "token_mask" if is_token_mask(gen_kwargs[CONSTRAINT_KEY]) else "grammar"
 
 
 def _without_constraint(gen_kwargs: dict[str, Any]) -> dict[str, Any]:

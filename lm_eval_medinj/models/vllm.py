@@ -1,9 +1,24 @@
-"""``medinj-vllm``: lm-eval's vLLM model with answer constraints as vLLM structured outputs.
+"""``medinj-vllm``: lm-eval's vLLM model with per-request answer constraints.
 
-Choice scoring is lm-eval's own (prompt log-probabilities). Constraints become
-``StructuredOutputsParams`` (vLLM >= 0.10.2), or ``GuidedDecodingParams`` on older vLLM.
-vLLM's structured outputs are not budget-aware: an answer the model spells in more tokens
-than the paper's budget is cut (``medinj-hf`` never cuts one).
+Choice scoring is lm-eval's own (prompt log-probabilities). Generation requests carry a
+constraint under :data:`lm_eval_medinj.constraints.CONSTRAINT_KEY`:
+
+- ``{"token_mask": [letters]}`` (the authors' protocol, :mod:`lm_eval_medinj.authors_protocol`):
+  greedy, with the logits restricted to exactly
+  :func:`~lm_eval_medinj.authors_protocol.allowed_token_ids` of vLLM's tokenizer
+  (``SamplingParams(allowed_token_ids=...)``: the last token of each letter and of " letter",
+  of each separator, and the end tokens), at most the request's ``max_gen_toks`` new tokens,
+  decoded with special tokens skipped. The ids are computed once per letter tuple. One
+  difference from the authors' ``generate``: they stop at ``tokenizer.eos_token_id`` only;
+  vLLM stops at its own end ids, which add the ``eos_token_id`` values of the model's
+  ``generation_config.json``. Where the mask allows one of those extra ids (an end-of-turn
+  token that is not the tokenizer's eos token), vLLM stops there while the authors go on
+  generating after it; where ``generation_config`` names only the tokenizer's eos token
+  (SmolLM2, the test model), both stop at the same tokens.
+- ``{"regex": ...}`` / ``{"choices": [...]}`` (the strict protocol) become vLLM structured
+  outputs: ``StructuredOutputsParams`` (vLLM >= 0.10.2), or ``GuidedDecodingParams`` on older
+  vLLM. They are not budget-aware: an answer the model spells in more tokens than the paper's
+  budget is cut (``medinj-hf`` never cuts one).
 """
 
 from __future__ import annotations
@@ -16,6 +31,7 @@ import sys
 from collections.abc import Iterator
 from typing import Any
 
+from lm_eval_medinj.authors_protocol import TOKEN_MASK, allowed_token_ids, is_token_mask
 from lm_eval_medinj.constraints import CONSTRAINT_KEY, Constraint
 
 # Distributions that install the ``vllm`` module under another name, and the local version
@@ -100,14 +116,36 @@ class MedinjVLLM(VLLM):
 
     ENFORCES_MEDINJ_CONSTRAINTS = True
 
-    @staticmethod
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._allowed_ids: dict[tuple[str, ...], list[int]] = {}
+
     def modify_gen_kwargs(
+        self,
         gen_kwargs: dict[str, Any],
         eos: str | list[str] | None = None,
         default_max_gen_toks: int = 256,
     ) -> tuple[dict[str, Any], list[str], int]:
+        """lm-eval's ``SamplingParams`` kwargs, stop strings and budget, plus the request's constraint."""
         plain = {key: value for key, value in gen_kwargs.items() if key != CONSTRAINT_KEY}
         kwargs, until, max_gen_toks = VLLM.modify_gen_kwargs(plain, eos, default_max_gen_toks)
-        if CONSTRAINT_KEY in gen_kwargs:
-            kwargs |= structured_output_kwargs(gen_kwargs[CONSTRAINT_KEY])
+        constraint = gen_kwargs.get(CONSTRAINT_KEY)
+        if constraint is None:
+            return kwargs, until, max_gen_toks
+        if is_token_mask(constraint):
+            # The authors' decoding: greedy under a fixed mask, special tokens skipped in the text.
+            kwargs |= {
+                "temperature": 0.0,
+                "allowed_token_ids": self.allowed_token_ids(constraint[TOKEN_MASK]),
+                "skip_special_tokens": True,
+            }
+        else:
+            kwargs |= structured_output_kwargs(constraint)
         return kwargs, until, max_gen_toks
+
+    def allowed_token_ids(self, letters: list[str] | tuple[str, ...]) -> list[int]:
+        """The authors' mask over ``letters`` in this model's tokenizer (cached per letter tuple)."""
+        key = tuple(letters)
+        if key not in self._allowed_ids:
+            self._allowed_ids[key] = allowed_token_ids(self.tokenizer, key)
+        return self._allowed_ids[key]
