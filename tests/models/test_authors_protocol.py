@@ -108,12 +108,10 @@ def _brute_force_choice(model: Any, tokenizer: Any, prompt: str, candidates: lis
     for row, answer in enumerate(answers):
         ids[row, : len(prompt_ids) + len(answer)] = torch.tensor(prompt_ids + answer)
         mask[row, : len(prompt_ids) + len(answer)] = 1
+    first = len(prompt_ids) - 1  # the position whose logits predict the first answer token
     with torch.no_grad():
-        logprobs = model(input_ids=ids, attention_mask=mask).logits.log_softmax(-1)
-    totals = [
-        logprobs[row, len(prompt_ids) - 1 + torch.arange(len(answer)), answer].sum().item()
-        for row, answer in enumerate(answers)
-    ]
+        logprobs = model(input_ids=ids, attention_mask=mask, logits_to_keep=width - first).logits.log_softmax(-1)
+    totals = [logprobs[row, torch.arange(len(answer)), answer].sum().item() for row, answer in enumerate(answers)]
     return max(range(len(candidates)), key=totals.__getitem__)
 
 
