@@ -10,6 +10,8 @@ Choice scoring must pick what a brute-force log P(answer + end of turn | prompt)
 
 from __future__ import annotations
 
+import copy
+import json
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +23,7 @@ from lm_eval.tasks import TaskManager
 
 from lm_eval_medinj.hub_shaped import write_hub_shaped
 from lm_eval_medinj.lm_tasks import doc_to_choice
+from lm_eval_medinj.models.cache_api import output_cache, with_cache
 from lm_eval_medinj.models.hf import MedinjHFLM
 from lm_eval_medinj.paths import tasks_path
 from tests.helpers.authors_reference import reference_scores
@@ -97,38 +100,68 @@ def test_prompts_are_the_records_own_turns_through_the_chat_template(
 
 
 def _brute_force_choice(model: Any, tokenizer: Any, prompt: str, candidates: list[str]) -> int:
-    """Index of the candidate maximising log P(answer tokens + <|im_end|> | prompt): every
-    candidate as a full sequence, right-padded into one batch, no cache and no sharing."""
+    """Index of the candidate maximising log P(answer tokens + <|im_end|> | prompt), each candidate
+    decoded alone from a copy of the prompt's key/value cache (plain transformers, no batching)."""
     prompt_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
     end_id = tokenizer.convert_tokens_to_ids("<|im_end|>")
-    answers = [tokenizer(candidate, add_special_tokens=False)["input_ids"] + [end_id] for candidate in candidates]
-    width = len(prompt_ids) + max(len(answer) for answer in answers)
-    ids = torch.zeros((len(answers), width), dtype=torch.long)
-    mask = torch.zeros_like(ids)
-    for row, answer in enumerate(answers):
-        ids[row, : len(prompt_ids) + len(answer)] = torch.tensor(prompt_ids + answer)
-        mask[row, : len(prompt_ids) + len(answer)] = 1
-    first = len(prompt_ids) - 1  # the position whose logits predict the first answer token
     with torch.no_grad():
-        logprobs = model(input_ids=ids, attention_mask=mask, logits_to_keep=width - first).logits.log_softmax(-1)
-    totals = [logprobs[row, torch.arange(len(answer)), answer].sum().item() for row, answer in enumerate(answers)]
+        output = model(input_ids=torch.tensor([prompt_ids]), use_cache=True)
+        first, cache = output.logits[0, -1].log_softmax(-1), output_cache(output)
+        totals = []
+        for candidate in candidates:
+            answer = tokenizer(candidate, add_special_tokens=False)["input_ids"] + [end_id]
+            rest = model(
+                **with_cache(model, copy.deepcopy(cache), input_ids=torch.tensor([answer[:-1]]), use_cache=True)
+            )
+            logprobs = rest.logits[0].log_softmax(-1)
+            totals.append(
+                first[answer[0]].item() + sum(logprobs[i, token].item() for i, token in enumerate(answer[1:]))
+            )
     return max(range(len(candidates)), key=totals.__getitem__)
+
+
+def _choice_pick(sample: dict[str, Any]) -> int:
+    return max(range(len(sample["resps"])), key=lambda i: sample["resps"][i][0][0])
 
 
 def test_choice_scoring_picks_the_most_probable_complete_answer(
     smollm2: tuple[Any, Any], runs: dict[str, list[dict[str, Any]]]
 ) -> None:
     model, tokenizer = smollm2
-    agree = {"HFLM": 0, "MedinjHFLM": 0}
-    multi_letter = dict.fromkeys(agree, 0)
-    plain = {sample["doc"]["id"] for sample in runs["HFLM/medinj_mcq_native"]}
-    for backend in agree:
-        for sample in runs[f"{backend}/medinj_mcq_native"]:
+    for backend, questions in (("MedinjHFLM", PER_FORMAT), ("HFLM", HF_CHOICE_QUESTIONS)):
+        samples = runs[f"{backend}/medinj_mcq_native"]
+        agree = sum(
+            _choice_pick(sample)
+            == _brute_force_choice(model, tokenizer, sample["arguments"][0][0], doc_to_choice(sample["doc"]))
+            for sample in samples
+        )
+        assert len(samples) == questions and agree >= AGREEMENT * questions, (backend, agree)
+
+
+# FrenchMedMCQA test questions (indexes among the multi-answer ones) on which SmolLM2's most
+# probable complete answer has several letters (bench/protocol_agreement.json).
+SEVERAL_LETTER_QUESTIONS = (89, 198)
+
+
+def test_choice_scoring_predicts_several_letters_where_the_model_prefers_them(
+    smollm2: tuple[Any, Any], frenchmedmcqa_dir: Path, tmp_path: Path
+) -> None:
+    hub = write_hub_shaped(frenchmedmcqa_dir, tmp_path / "all", max(SEVERAL_LETTER_QUESTIONS) + 1)
+    records = json.loads((hub / "Native/Test/mcq/mcq_test.json").read_text(encoding="utf-8"))
+    chosen = tmp_path / "chosen" / "Native" / "Test" / "mcq"
+    chosen.mkdir(parents=True)
+    (chosen / "mcq_test.json").write_text(json.dumps([records[i] for i in SEVERAL_LETTER_QUESTIONS]), encoding="utf-8")
+    manager = TaskManager(include_path=str(tasks_path()), metadata={"data_dir": str(tmp_path / "chosen")})
+    model, tokenizer = smollm2
+    for cls in (HFLM, MedinjHFLM):
+        lm = cls(pretrained=model, tokenizer=tokenizer, batch_size=8, device="cpu")
+        results = simple_evaluate(
+            model=lm, tasks=["medinj_mcq_native"], task_manager=manager, log_samples=True, apply_chat_template=True
+        )
+        several = 0
+        for sample in results["samples"]["medinj_mcq_native"]:
             candidates = doc_to_choice(sample["doc"])
             best = _brute_force_choice(model, tokenizer, sample["arguments"][0][0], candidates)
-            pick = max(range(len(candidates)), key=lambda i, s=sample: s["resps"][i][0][0])
-            agree[backend] += pick == best
-            # a several-letter prediction where the model prefers one, counted on the questions both scored
-            multi_letter[backend] += pick == best and "," in candidates[best] and sample["doc"]["id"] in plain
-    assert agree["MedinjHFLM"] >= AGREEMENT * PER_FORMAT and agree["HFLM"] >= AGREEMENT * HF_CHOICE_QUESTIONS
-    assert multi_letter["HFLM"] > 0 and multi_letter["MedinjHFLM"] > 0, multi_letter
+            assert _choice_pick(sample) == best, (cls.__name__, sample["doc"]["id"])
+            several += "," in candidates[best]
+        assert several > 0, f"{cls.__name__}: no several-letter answer is the most probable one"
