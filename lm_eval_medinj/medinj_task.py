@@ -55,6 +55,11 @@ class MedinjTask(ConfigurableTask):
                 doc, num_fewshot, system_instruction, apply_chat_template, fewshot_as_multiturn, chat_template,
                 gen_prefix,
             )  # fmt: skip
+        if gen_prefix:
+            raise ValueError(
+                f"record {doc['id']!r}: gen_prefix would start the assistant turn, which the authors' "
+                'prompts never do; drop it, or use --metadata \'{"prompt": "canonical"}\''
+            )
         turns = doc_prompt_turns(doc)
         system = [turn for turn in turns[:1] if turn["role"] == "system"]
         rest = turns[len(system) :]

@@ -79,3 +79,11 @@ def test_a_backend_that_cannot_name_its_turn_end_is_refused(manager: TaskManager
 def test_system_instruction_does_not_replace_a_records_system_turn(manager: TaskManager, plain_hf: HFLM) -> None:
     with pytest.raises(ValueError, match="has its own system turn"):
         _instances(manager, "medinj_mcqu_native_gen", plain_hf.apply_chat_template, system_instruction="Sois bref.")
+
+
+def test_a_gen_prefix_is_refused_rather_than_ignored(manager: TaskManager, plain_hf: HFLM) -> None:
+    task = next(iter(manager.load(["medinj_mcqu_native_gen"])["tasks"].values()))
+    doc = task.eval_docs[0]
+    with pytest.raises(ValueError, match="gen_prefix would start the assistant turn"):
+        task.fewshot_context(doc, 0, apply_chat_template=True, chat_template=plain_hf.apply_chat_template,
+                             gen_prefix="Réponse :")  # fmt: skip
