@@ -78,10 +78,7 @@ def load_dataset(
 
 
 def _document(record: MedRecord, protocol: str, prompt: str) -> dict[str, Any]:
-    # Open questions keep the canonical prompt until their task class renders conversations
-    # with the authors' open-answer settings (issue 15).
-    own_turns = prompt == "conversation" and record.messages and record.task != "oeq"
-    source = "conversation" if own_turns else "canonical"
+    source = "conversation" if prompt == "conversation" and record.messages else "canonical"
     if source == "canonical":
         render_prompt(record)  # fails now, naming the record, if it cannot be rendered
     return {**record.to_doc(), "protocol": protocol, "prompt_source": source}

@@ -1,4 +1,5 @@
-"""The lm-eval task class of every multiple-choice task (choice scoring, ``_gen``, ``_greedy``).
+"""The lm-eval task class of every MedInjection-FR task: multiple choice (choice scoring,
+``_gen``, ``_greedy``) and, through :class:`lm_eval_medinj.oeq.task.OEQTask`, open questions.
 
 - **Prompt.** A document whose record has a conversation is prompted with its non-assistant
   turns, verbatim: under a chat template as separate turns (a system turn stays a system
@@ -10,6 +11,8 @@
 - **Protocol** ``paper`` (default): free generation gets the authors' budget (1 token on
   single-answer, 2 x options on multi-answer questions) and stops at the end of sequence
   only. ``strict`` keeps the YAML's generation settings.
+- **Open questions** take the YAML's settings, the authors' (512 new tokens, stop at the end of
+  sequence); an answer to the canonical prompt also stops where another prompt section starts.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from lm_eval.api.task import ConfigurableTask
 from lm_eval_medinj.chat import backend_turn_end
 from lm_eval_medinj.constraints import answer_token_budget
 from lm_eval_medinj.lm_tasks import doc_prompt_turns, fewshot_answer
+from lm_eval_medinj.prompts import CANONICAL_SECTION_STARTS
 
 logger = logging.getLogger(__name__)
 # Without a chat template, a scored answer ends where the canonical format ends a line.
@@ -31,7 +35,7 @@ _warned_without_template = False
 
 
 class MedinjTask(ConfigurableTask):
-    """A MedInjection-FR / FrenchMedMCQA multiple-choice task."""
+    """A MedInjection-FR / FrenchMedMCQA task."""
 
     def __init__(self, config: dict[str, Any] | None = None, **kwargs: Any) -> None:
         # lm-eval passes the YAML's own ``class`` key along, which TaskConfig does not know.
@@ -86,10 +90,15 @@ class MedinjTask(ConfigurableTask):
             end = self._answer_end(chat_template)
             for request in requests:
                 request.arguments = (request.arguments[0], request.arguments[1] + end)
-        elif self.OUTPUT_TYPE == "generate_until" and doc["protocol"] == "paper":
+        elif self.OUTPUT_TYPE == "generate_until":
             gen_kwargs = requests.arguments[1]
-            gen_kwargs["until"] = []
-            gen_kwargs["max_gen_toks"] = answer_token_budget(len(doc["option_letters"]), doc["task"] == "mcq")
+            if doc["task"] == "oeq":
+                if doc["prompt_source"] == "canonical":
+                    until = list(gen_kwargs.get("until") or [])
+                    gen_kwargs["until"] = until + [stop for stop in CANONICAL_SECTION_STARTS if stop not in until]
+            elif doc["protocol"] == "paper":
+                gen_kwargs["until"] = []
+                gen_kwargs["max_gen_toks"] = answer_token_budget(len(doc["option_letters"]), doc["task"] == "mcq")
         return requests
 
     def _answer_end(self, chat_template: Any) -> str:

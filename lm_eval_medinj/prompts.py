@@ -24,6 +24,10 @@ INSTRUCTIONS: dict[TaskType, str] = {
     "oeq": "Réponds à la question médicale suivante de façon concise et précise.",
 }
 ANSWER_CUE = "Réponse :"
+# Where a model that runs on past its answer starts another canonical prompt section: an open
+# answer to a canonical prompt stops there. One to the record's own conversation stops at the
+# end of sequence, as the authors' did.
+CANONICAL_SECTION_STARTS = ("\n\nQuestion :", "\n\nContexte :", "\n\nRéponds à la question")
 
 
 def render_options(options: dict[str, str]) -> str:

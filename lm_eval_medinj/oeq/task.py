@@ -14,10 +14,10 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
-from lm_eval.api.task import ConfigurableTask
 from sacrebleu.metrics import BLEU
 
 from lm_eval_medinj.judge.harness import HarnessJudge
+from lm_eval_medinj.medinj_task import MedinjTask
 from lm_eval_medinj.oeq.bertscore import BertScoreSettings, bertscore
 from lm_eval_medinj.oeq.bleu import DEFAULT_TOKENIZE, corpus_bleu, sentence_bleu, signature
 from lm_eval_medinj.oeq.lengths import answer_lengths
@@ -114,14 +114,16 @@ def bertscore_aggregation(pairs: list[tuple[str, str]], settings: OEQSettings) -
     return sum(scores) / len(scores)
 
 
-class OEQTask(ConfigurableTask):
+class OEQTask(MedinjTask):
     """A generation task scored with :func:`score_sample` under the settings of its metadata.
 
-    With ``--metadata '{"judge_url": ...}'`` it also asks a served judge (docs/JUDGE.md).
+    Prompts are the record's own conversation, as for every MedInjection-FR task
+    (:class:`MedinjTask`). With ``--metadata '{"judge_url": ...}'`` it also asks a served judge
+    (docs/JUDGE.md).
     """
 
     def __init__(self, config: dict[str, Any]) -> None:
-        config = {key: value for key, value in config.items() if key != "class"}
+        config = dict(config)
         self.settings = OEQSettings.from_metadata(config.get("metadata") or {})
         self.settings.bertscore.check()
         corpus = {"bleu": bleu_aggregation, "bertscore": bertscore_aggregation}

@@ -48,32 +48,28 @@ def build_tiny_encoder(out_dir: Path, seed: int = 0) -> Path:
     return out_dir
 
 
-def teach_answers(model_dir: Path, answers: Mapping[str, str], out_dir: Path, max_steps: int = 200) -> Path:
+def teach_answers(
+    model_dir: Path, plain: Mapping[str, str], chat: Mapping[str, str], out_dir: Path, max_steps: int = 200
+) -> Path:
     """Train the tiny Llama in ``model_dir`` until greedy decoding after each prompt gives its answer.
 
     Training stops once every continuation token is the arg-max of the teacher-forced logits
     (exactly when greedy decoding reproduces the continuation) with a loss below 0.1, a margin
     against rounding differences between this forward pass and lm-eval's generation.
 
-    Without a chat template, the prompt is followed by " answer" and then
-    :data:`CONTINUATION_AFTER` (a new prompt section, where generation must stop); with the chat
-    template, the user turn is followed by "answer<|im_end|>" and the same continuation.
+    ``plain`` maps prompts without a chat template to answers: the prompt is followed by
+    " answer" and then :data:`CONTINUATION_AFTER` (a new prompt section, where generation must
+    stop). ``chat`` maps prompts rendered by the chat template (ending with the generation
+    prompt) to answers, followed by "answer<|im_end|>" and the same continuation.
     """
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
-    examples: list[tuple[list[int], list[int]]] = []
-    for prompt, answer in answers.items():
-        chat = tokenizer.apply_chat_template(
-            [{"role": "user", "content": prompt}], tokenize=False, add_generation_prompt=True
-        )
-        for context, continuation in (
-            (prompt, f" {answer}{CONTINUATION_AFTER}"),
-            (chat, f"{answer}{tokenizer.eos_token}{CONTINUATION_AFTER}"),
-        ):
-            examples.append((tokenizer.encode(context), tokenizer.encode(continuation)))
+    pairs = [(prompt, f" {answer}{CONTINUATION_AFTER}") for prompt, answer in plain.items()]
+    pairs += [(prompt, f"{answer}{tokenizer.eos_token}{CONTINUATION_AFTER}") for prompt, answer in chat.items()]
+    examples = [(tokenizer.encode(context), tokenizer.encode(continuation)) for context, continuation in pairs]
     width = max(len(c) + len(a) for c, a in examples)
     ids = torch.full((len(examples), width), tokenizer.pad_token_id)
     labels = torch.full((len(examples), width), -100)

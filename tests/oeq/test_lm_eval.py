@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from transformers import AutoTokenizer
 
 from lm_eval_medinj.oeq.bertscore import BertScoreSettings, bertscore
 from lm_eval_medinj.oeq.bleu import corpus_bleu, signature
@@ -16,6 +17,7 @@ from lm_eval_medinj.oeq.lengths import answer_lengths
 from lm_eval_medinj.oeq.rouge import rouge
 from lm_eval_medinj.oeq.task import METRICS
 from lm_eval_medinj.paths import tasks_path
+from lm_eval_medinj.prompts import CANONICAL_SECTION_STARTS
 from tests.oeq.conftest import ANSWERED
 
 pytestmark = pytest.mark.slow
@@ -68,13 +70,17 @@ def test_medinj_oeq_group_reports_every_metric_and_stops_at_the_next_question(
     learnt_answers: dict[str, str],
     tmp_path: Path,
 ) -> None:
-    results, samples = _run("medinj_oeq", answering_model_dir, _metadata(oeq_data_dir, tiny_encoder_dir), tmp_path)
-    # Without a chat template the prompt ends with the answer cue; the model goes on with
-    # "\n\nQuestion : ...", where generation stops.
+    metadata = {**_metadata(oeq_data_dir, tiny_encoder_dir), "prompt": "canonical"}
+    results, samples = _run("medinj_oeq", answering_model_dir, metadata, tmp_path)
+    # Without a chat template the canonical prompt ends with the answer cue; the model goes on
+    # with "\n\nQuestion : ...", where generation of an answer to a canonical prompt stops.
     answers = [sample["resps"][0][0] for sample in samples]
     prompts = [sample["arguments"]["gen_args_0"]["arg_0"] for sample in samples]
     assert prompts == list(learnt_answers)
     assert [answer.strip() for answer in answers] == list(learnt_answers.values())
+    assert all(sample["doc"]["prompt_source"] == "canonical" for sample in samples)
+    stops = samples[0]["arguments"]["gen_args_0"]["arg_1"]["until"]
+    assert set(stops) == set(CANONICAL_SECTION_STARTS)
 
     config = results["configs"]["medinj_oeq_native"]
     assert config["generation_kwargs"]["max_gen_toks"] == 512
@@ -95,11 +101,11 @@ def test_medinj_oeq_group_reports_every_metric_and_stops_at_the_next_question(
     assert 0 < native["rougeL,none"] < 1
 
 
-def test_chat_template_generation_stops_at_the_end_of_the_assistant_turn(
+def test_the_default_prompt_is_the_records_own_conversation_and_stops_at_the_end_of_sequence(
     answering_model_dir: Path,
     oeq_data_dir: Path,
     tiny_encoder_dir: Path,
-    learnt_answers: dict[str, str],
+    learnt_chat_answers: dict[str, str],
     tmp_path: Path,
 ) -> None:
     _, samples = _run(
@@ -109,7 +115,24 @@ def test_chat_template_generation_stops_at_the_end_of_the_assistant_turn(
         tmp_path,
         "--apply_chat_template",
     )
+    # The paper's prompt: the record's non-assistant turns (here a system and a user turn),
+    # verbatim, through the model's chat template with the generation prompt.
+    records = json.loads((oeq_data_dir / "Native" / "Test" / "oeq" / "oeq_test.json").read_text(encoding="utf-8"))
+    tokenizer = AutoTokenizer.from_pretrained(answering_model_dir)
+    expected = [
+        tokenizer.apply_chat_template(
+            [turn for turn in record["messages"] if turn["role"] != "assistant"],
+            tokenize=False,
+            add_generation_prompt=True,
+        )
+        for record in records[:ANSWERED]
+    ]
+    assert [record["messages"][0]["role"] for record in records[:ANSWERED]] == ["system"] * ANSWERED
     prompts = [sample["arguments"]["gen_args_0"]["arg_0"] for sample in samples]
-    assert all(prompt.endswith("<|im_start|>assistant\n") for prompt in prompts)
-    # The model ends its turn with <|im_end|>, then would go on with "\n\nQuestion : ...".
-    assert [sample["resps"][0][0] for sample in samples] == list(learnt_answers.values())
+    assert prompts == expected == list(learnt_chat_answers)
+    assert all(sample["doc"]["prompt_source"] == "conversation" for sample in samples)
+    gen_kwargs = samples[0]["arguments"]["gen_args_0"]["arg_1"]
+    assert (gen_kwargs["until"], gen_kwargs["max_gen_toks"], gen_kwargs["do_sample"]) == ([], 512, False)
+    # The model ends its turn with <|im_end|> (its end of sequence), then would go on with
+    # "\n\nQuestion : ...": only the end of sequence stops it, as in the authors' generation.
+    assert [sample["resps"][0][0] for sample in samples] == list(learnt_chat_answers.values())
