@@ -1,11 +1,14 @@
-"""The ``medinj`` command: ``tasks-path``, ``eval`` (lm-eval's CLI with this package) and ``demo``."""
+"""The ``medinj`` command: ``tasks-path``, ``eval`` (lm-eval's CLI with this package), ``demo`` and
+``breakdown`` (scores by question type, subject or provenance, from logged samples)."""
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import json
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from lm_eval_medinj.paths import tasks_path
 
@@ -45,6 +48,21 @@ def run_lm_eval(args: Sequence[str]) -> None:
     cli_evaluate()
 
 
+def print_breakdown(output_path: Path, fields: Sequence[str], json_path: Path | None) -> None:
+    """Print one Markdown table per task and field; optionally write them as JSON."""
+    from lm_eval_medinj.breakdown import BreakdownError, breakdown_folder, to_json, to_markdown
+
+    try:
+        tables = breakdown_folder(output_path, fields)
+    except BreakdownError as error:
+        raise SystemExit(f"medinj breakdown: {error}") from None
+    print(to_markdown(tables))
+    if json_path is not None:
+        tmp = json_path.with_name(json_path.name + ".tmp")
+        tmp.write_text(json.dumps(to_json(tables), indent=2, ensure_ascii=False), encoding="utf-8")
+        tmp.replace(json_path)
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "eval":
@@ -58,9 +76,18 @@ def main(argv: Sequence[str] | None = None) -> None:
     demo.add_argument("--output_path", default="out/demo", help="where lm-eval writes results and samples")
     demo.add_argument("--limit", type=int, default=None, help="questions per task (default: all)")
     demo.add_argument("--batch_size", default="8")
+    split = commands.add_parser("breakdown", help="scores by a document field, from lm-eval's logged samples")
+    split.add_argument("output_path", type=Path, help="an lm-eval --output_path run with --log_samples")
+    split.add_argument(
+        "--by", action="append", default=None,
+        help="document field, repeatable (default: question_type); e.g. medical_subject, provenance, origin",
+    )  # fmt: skip
+    split.add_argument("--json", type=Path, help="also write the tables as JSON to this file")
     args = parser.parse_args(argv)
     if args.command == "tasks-path":
         print(tasks_path())
+    elif args.command == "breakdown":
+        print_breakdown(args.output_path, args.by or ["question_type"], args.json)
     elif args.command == "demo":
         from lm_eval_medinj.demo import run_demo
 

@@ -22,6 +22,7 @@ from lm_eval_medinj.sources import (
     Split,
     load_frenchmedmcqa,
     load_medinjection,
+    load_mediqal,
     resolve_data_dir,
     resolve_skip_invalid,
 )
@@ -67,6 +68,8 @@ def load_dataset(
             ]
         elif benchmark == "frenchmedmcqa":
             splits[split] = load_frenchmedmcqa(task, split, root, skip)
+        elif benchmark == "mediqal":
+            splits[split] = load_mediqal(task, split, root, skip)
         else:
             raise ValueError(f"unknown benchmark {benchmark!r} in the task's dataset_kwargs")
     return datasets.DatasetDict(

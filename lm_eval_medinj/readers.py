@@ -7,6 +7,8 @@ Shapes, detected per record:
 - **all**: the MedInjection-FR ALL parquet (``instruction``, ``context``, ``answer``, ``type``,
   ``origin``).
 - **frenchmedmcqa**: FrenchMedMCQA JSON (``answers`` a-e, ``correct_answers``).
+- **mediqal**: MediQAl JSON (``clinical_case``, ``question``, ``answer_a``..``answer_e`` and
+  ``correct_answers``, or ``answer`` for open questions; ``medical_subject``, ``question_type``).
 - **canonical**: this package's own flat form (:meth:`MedRecord.to_doc`).
 
 Files are JSON (an array, or an object holding one under ``data``), JSONL or parquet. Any
@@ -16,6 +18,7 @@ field, unless ``skip_invalid`` is set: then it is dropped and counted in one war
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import re
@@ -36,6 +39,7 @@ from lm_eval_medinj.records import (
 log = logging.getLogger(__name__)
 
 DATA_SUFFIXES = (".json", ".jsonl", ".parquet")
+MEDIQAL_ORIGIN = "MediQAl"
 _OPTION_LINE = re.compile(r"^\s*(?:\(([A-Z])\)|([A-Z])[).])\s+(\S.*?)\s*$")
 _ANSWER_LETTERS = re.compile(r"^\s*\(?([A-Za-z])\)?(?:\s*[,;/ ]\s*\(?([A-Za-z])\)?)*\s*\.?\s*$")
 _TASK_ALIASES: dict[str, TaskType] = {
@@ -168,6 +172,8 @@ def parse_record(raw: Mapping[str, Any], source: str, index: int, options: ReadO
         record = _from_all_parquet(raw, source, record_id, options)
     elif "answers" in raw and "correct_answers" in raw:
         record = _from_frenchmedmcqa(raw, source, record_id, options)
+    elif "clinical_case" in raw or "answer_a" in raw:
+        record = _from_mediqal(raw, source, record_id, options)
     elif "question" in raw and "task" in raw:
         record = _from_canonical(raw, source, record_id, options)
     else:
@@ -178,8 +184,8 @@ def parse_record(raw: Mapping[str, Any], source: str, index: int, options: ReadO
             "unknown record shape (keys: "
             + ", ".join(sorted(raw))
             + "); expected MedInjection-FR 'messages'/'classes'/'answer', ALL parquet "
-            "'instruction'/'type', FrenchMedMCQA 'answers'/'correct_answers', or this "
-            "package's 'question'/'task'",
+            "'instruction'/'type', FrenchMedMCQA 'answers'/'correct_answers', MediQAl "
+            "'clinical_case'/'answer_a', or this package's 'question'/'task'",
         )
     validate_record(record, source)
     return record
@@ -424,6 +430,41 @@ def _from_frenchmedmcqa(
     )
 
 
+def _from_mediqal(
+    raw: Mapping[str, Any], source: str, record_id: str, options: ReadOptions
+) -> MedRecord:
+    case = _text(raw, "clinical_case", source, record_id)
+    common = dict(
+        context=case or None,
+        specialty=_text(raw, "medical_subject", source, record_id) or None,
+        question_type=_text(raw, "question_type", source, record_id) or None,
+        cluster=f"{MEDIQAL_ORIGIN}:case:{hashlib.sha256(case.encode('utf-8')).hexdigest()[:16]}" if case else None,
+    )
+    question = _text(raw, "question", source, record_id)
+    keys = sorted(key for key in raw if re.fullmatch(r"answer_[a-z]", key))
+    if not keys:
+        if options.task not in (None, "oeq"):
+            raise RecordError(source, record_id, "answer_a", f"{options.task} question without options")
+        reference = _text(raw, "answer", source, record_id)
+        return MedRecord(record_id, "native", MEDIQAL_ORIGIN, "oeq", question, reference=reference, **common)
+    choices = {key[-1].upper(): _text(raw, key, source, record_id) for key in keys}
+    gold = _mediqal_gold(raw.get("correct_answers"), choices, source, record_id)
+    task = options.task or (_task(raw["task"], source, record_id, "task") if raw.get("task") else None)
+    if task == "oeq":
+        raise RecordError(source, record_id, "answer_a", "open question with options")
+    return MedRecord(record_id, "native", MEDIQAL_ORIGIN, task or ("mcq" if len(gold) > 1 else "mcqu"),
+                     question, choices, gold, **common)
+
+
+def _mediqal_gold(value: Any, choices: Mapping[str, str], source: str, record_id: str) -> tuple[str, ...]:
+    """Gold letters of ``correct_answers``: "a,c", "A, C", a list, or letters run together ("ac")."""
+    if isinstance(value, str) and re.fullmatch(r"\s*[A-Za-z]{2,}\s*", value):
+        letters = [letter.upper() for letter in value.strip()]
+        if len(set(letters)) == len(letters) and all(letter in choices for letter in letters):
+            return tuple(sorted(letters))
+    return parse_gold(value, choices, source, record_id, "correct_answers")
+
+
 def _from_canonical(
     raw: Mapping[str, Any], source: str, record_id: str, options: ReadOptions
 ) -> MedRecord:
@@ -438,6 +479,8 @@ def _from_canonical(
         context=_text(raw, "context", source, record_id) or None,
         specialty=_text(raw, "specialty", source, record_id) or None,
         messages=_conversation(raw.get("messages") or [], source, record_id),
+        cluster=_text(raw, "cluster", source, record_id) or None,
+        question_type=_text(raw, "question_type", source, record_id) or None,
     )
     question = _text(raw, "question", source, record_id)
     if task == "oeq":

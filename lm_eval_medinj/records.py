@@ -34,7 +34,9 @@ class MedRecord:
     ``messages`` is the record's own conversation, verbatim, when the source has one (Hub JSON
     ``messages``; ALL parquet ``instruction`` / ``context``, ``answer``): its non-assistant turns
     are the prompt the authors evaluated. Option texts may then be empty when only ``classes``
-    names the letters, since the conversation carries the options.
+    names the letters, since the conversation carries the options. ``cluster`` names a group of
+    questions that are not independent (MediQAl: one clinical case); a bootstrap over questions
+    resamples clusters, and a question without one is its own. ``question_type`` is MediQAl's Understanding / Reasoning.
     """
 
     id: str
@@ -48,6 +50,8 @@ class MedRecord:
     context: str | None = None
     specialty: str | None = None
     messages: tuple[Turn, ...] = ()
+    cluster: str | None = None
+    question_type: str | None = None
 
     @property
     def prompt_turns(self) -> list[Turn]:
@@ -69,6 +73,8 @@ class MedRecord:
             "context": self.context or "",
             "specialty": self.specialty or "",
             "messages": [dict(turn) for turn in self.messages],
+            "cluster": self.cluster or "",
+            "question_type": self.question_type or "",
         }
 
     @classmethod
@@ -86,4 +92,6 @@ class MedRecord:
             context=doc["context"] or None,
             specialty=doc["specialty"] or None,
             messages=tuple(dict(turn) for turn in doc.get("messages") or ()),
+            cluster=doc.get("cluster") or None,
+            question_type=doc.get("question_type") or None,
         )

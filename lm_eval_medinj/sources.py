@@ -5,6 +5,7 @@
 - the Hub layout of one or more subsets: ``Native/Test/mcqu/*.json``, ``Translated/...``;
 - the ALL parquet files (``test-*.parquet``, ``validation-*.parquet``, ``train-*.parquet``);
 - FrenchMedMCQA's ``train.json``, ``dev.json``, ``test.json``;
+- MediQAl's ``mcqu/``, ``mcqm/``, ``oeq/`` folders of ``train.json``, ``validation.json``, ``test.json``;
 - or be a single JSON/JSONL/parquet file, read as the test split.
 """
 
@@ -15,7 +16,7 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from lm_eval_medinj.readers import ReadOptions, data_files, read_records
+from lm_eval_medinj.readers import DATA_SUFFIXES, ReadOptions, data_files, read_records
 from lm_eval_medinj.records import MedRecord, Provenance, TaskType
 
 log = logging.getLogger(__name__)
@@ -30,6 +31,9 @@ HUB_REPOS: dict[Provenance, str] = {
     "synthetic": "MedInjection-FR/Synthetic",
 }
 FRENCHMEDMCQA_HUB = "qanastek/frenchmedmcqa"
+MEDIQAL_HUB = "ANR-MALADES/MediQAl"
+# MediQAl's configs: single answer, several answers, open questions (test split only).
+MEDIQAL_CONFIGS: dict[TaskType, str] = {"mcqu": "mcqu", "mcq": "mcqm", "oeq": "oeq"}
 SPLIT_FOLDERS: dict[Split, str] = {"train": "Train", "validation": "Validation", "test": "Test"}
 FRENCHMEDMCQA_FILES: dict[Split, str] = {"train": "train.json", "validation": "dev.json", "test": "test.json"}
 
@@ -142,3 +146,35 @@ def load_frenchmedmcqa(
         return []
     records = read_records(files, ReadOptions(skip_invalid=skip_invalid)).records
     return [r for r in records if r.task == task]
+
+
+def _mediqal_file(folder: Path | None, split: Split) -> Path | None:
+    """``<split>.json`` (or .jsonl / .parquet) of one MediQAl config folder."""
+    if folder is None:
+        return None
+    for suffix in DATA_SUFFIXES:
+        for path in sorted(folder.glob(f"{split}*{suffix}")):
+            return path
+    return None
+
+
+def load_mediqal(
+    task: TaskType, split: Split, data_dir: Path | None = None, skip_invalid: bool = False
+) -> list[MedRecord]:
+    """MediQAl records of one config (``mcqu``, ``mcqm`` for task ``mcq``, ``oeq``) and split."""
+    config = MEDIQAL_CONFIGS[task]
+    if data_dir is not None and data_dir.is_file():
+        files = [data_dir] if split == "test" else []
+    else:
+        root = data_dir if data_dir is not None else _hub_snapshot(MEDIQAL_HUB, [f"{config}/*"])
+        found = _mediqal_file(_child(root, config), split)
+        files = [found] if found else []
+    if not files:
+        if split == "test":
+            raise DataNotFoundError(
+                f"no MediQAl {split} file for {config} in {data_dir or MEDIQAL_HUB} "
+                f"(looked for {config}/{split}.json)"
+            )
+        log.info("no MediQAl %s file for %s in %s", split, config, data_dir or MEDIQAL_HUB)
+        return []
+    return read_records(files, ReadOptions(task=task, skip_invalid=skip_invalid)).records
