@@ -23,8 +23,9 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, TrainerCallback
 from trl import SFTConfig, SFTTrainer
 
+from lm_eval_medinj.training.examples import to_dataset
 from lm_eval_medinj.training.mixtures import MixtureSettings, build_mixture, load_pools
-from lm_eval_medinj.training.runner import peft_config, to_dataset
+from lm_eval_medinj.training.runner import peft_config
 from lm_eval_medinj.training.settings import ModelArguments
 
 
@@ -72,11 +73,13 @@ def measure(
         seed=0,
     )
     clock = _Clock(warmup)
+    tokenizer = AutoTokenizer.from_pretrained(model_path)
+    # The rows the recorded figures were measured on: canonical prompt, loss on the answer only.
     trainer = SFTTrainer(
         model=AutoModelForCausalLM.from_pretrained(model_path),
         args=args,
-        train_dataset=to_dataset(mixture.records),
-        processing_class=AutoTokenizer.from_pretrained(model_path),
+        train_dataset=to_dataset(mixture.records, tokenizer, prompt="canonical", loss="assistant"),
+        processing_class=tokenizer,
         peft_config=peft_config(ModelArguments(method=method)),
         callbacks=[clock],
     )

@@ -4,8 +4,9 @@
     python train/sft.py --config NAT-TRAD --model_name_or_path BASE [--method dora] [--merge]
     accelerate launch --config_file train/accelerate/ddp.yaml train/sft.py --config all ...
 
-Defaults are the paper's settings (train/configs/paper.yaml); ``--settings FILE.yaml`` replaces
-them and flags override both. See docs/TRAINING.md.
+Defaults are the authors' run (train/configs/paper.yaml): each record's own conversation as one
+chat-formatted text, loss on every token, evaluation on the validation split every epoch;
+``--settings FILE.yaml`` replaces them and flags override both. See docs/TRAINING.md.
 """
 
 from __future__ import annotations
@@ -17,9 +18,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from accelerate import PartialState
+from transformers.trainer_utils import IntervalStrategy
 
 from lm_eval_medinj.records import PROVENANCES, TASK_TYPES
-from lm_eval_medinj.sources import resolve_data_dir
+from lm_eval_medinj.sources import DataNotFoundError, resolve_data_dir
 from lm_eval_medinj.training.mixtures import (
     CONFIGURATIONS,
     Mixture,
@@ -27,7 +29,9 @@ from lm_eval_medinj.training.mixtures import (
     MixtureShortfallError,
     build_mixture,
     load_pools,
+    load_validation_pools,
     resolve_configs,
+    validation_set,
     write_mixture,
 )
 from lm_eval_medinj.training.runner import (
@@ -66,7 +70,10 @@ def dry_run(mixture: Mixture, paths: RunPaths) -> str:
 def main(argv: Sequence[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else list(argv)
     args = ["--dry_run" if arg == "--dry-run" else arg for arg in args]
-    script, model_args, training_args = parse_args(args)
+    try:
+        script, model_args, training_args = parse_args(args)
+    except ValueError as error:
+        raise SystemExit(f"error: {error}") from error
     state = PartialState(cpu=training_args.use_cpu)
     logging.basicConfig(level=logging.INFO if state.is_main_process else logging.WARNING, format="%(message)s")
     if not script.config:
@@ -81,6 +88,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     settings = MixtureSettings(script.total, script.mixture_seed, tuple(script.tasks), script.allow_smaller)
     needed = [p for p in PROVENANCES if any(p in CONFIGURATIONS[c] for c in configs)]
     pools = load_pools(needed, settings.tasks, data_dir, script.skip_invalid)
+    validation_pools = {}
+    if not script.dry_run and training_args.eval_strategy != IntervalStrategy.NO:
+        try:
+            validation_pools = load_validation_pools(needed, settings.tasks, data_dir, script.skip_invalid)
+        except DataNotFoundError as error:
+            raise SystemExit(f"error: {error}") from error
     source = str(data_dir) if data_dir else "hub"
     for config in configs:
         try:
@@ -107,7 +120,8 @@ def main(argv: Sequence[str] | None = None) -> None:
             check_run_folder(paths, mixture, script)
         except RunExistsError as error:
             raise SystemExit(f"error: {error}") from error
-        metrics = run_configuration(mixture, script, model_args, training_args)
+        validation = validation_set(config, validation_pools) if validation_pools else []
+        metrics = run_configuration(mixture, script, model_args, training_args, validation=validation)
         log.info("%s: finished at step %d -> %s", config, metrics["global_step"], paths.root)
     state.destroy_process_group()
 

@@ -8,6 +8,8 @@ remainder method (ties go to the task type listed first: mcq, mcqu, oeq). Each s
 sorted by record id, shuffled with a generator seeded by ``(seed, provenance, task)`` and cut
 to its quota, so a provenance's examples in a two-provenance mixture are a subset of those in
 its single-provenance mixture. The mixture is finally shuffled with ``seed``.
+
+A configuration is evaluated on the whole validation split of its provenances and task types.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from lm_eval_medinj.records import PROVENANCES, TASK_TYPES, MedRecord, Provenance, TaskType
-from lm_eval_medinj.sources import load_medinjection
+from lm_eval_medinj.sources import HUB_REPOS, SPLIT_FOLDERS, DataNotFoundError, Split, load_medinjection
 
 log = logging.getLogger(__name__)
 
@@ -112,16 +114,43 @@ def load_pools(
     tasks: Sequence[TaskType],
     data_dir: Path | None = None,
     skip_invalid: bool = False,
+    split: Split = "train",
 ) -> dict[Provenance, list[MedRecord]]:
-    """The train records of each provenance, restricted to ``tasks`` (Hub ids or local folders)."""
+    """The records of one split of each provenance, restricted to ``tasks`` (Hub ids or local folders)."""
     return {
         provenance: [
             record
             for task in tasks
-            for record in load_medinjection(provenance, task, "train", data_dir, skip_invalid)
+            for record in load_medinjection(provenance, task, split, data_dir, skip_invalid)
         ]
         for provenance in provenances
     }
+
+
+def load_validation_pools(
+    provenances: Sequence[Provenance],
+    tasks: Sequence[TaskType],
+    data_dir: Path | None = None,
+    skip_invalid: bool = False,
+) -> dict[Provenance, list[MedRecord]]:
+    """The whole validation split of each provenance and task; raises when one is missing."""
+    pools = load_pools(provenances, tasks, data_dir, skip_invalid, split="validation")
+    for provenance in provenances:
+        for task in tasks:
+            if not any(record.task == task for record in pools[provenance]):
+                subset = HUB_REPOS[provenance].split("/")[1]
+                where = data_dir if data_dir is not None else f"the Hub dataset {HUB_REPOS[provenance]}"
+                raise DataNotFoundError(
+                    f"no {provenance} validation records for task {task} in {where} (looked for "
+                    f"{subset}/{SPLIT_FOLDERS['validation']}/{task}/*.json, or validation-*.parquet); "
+                    "evaluation during training needs them: add the split or pass --eval_strategy no"
+                )
+    return pools
+
+
+def validation_set(config: str, pools: Pools) -> list[MedRecord]:
+    """The validation records of a configuration's provenances, in the order native, translated, synthetic."""
+    return [record for provenance in CONFIGURATIONS[config] for record in pools[provenance]]
 
 
 def _sample_stratum(

@@ -1,9 +1,10 @@
 """One SFT run per mixture: data, model, TRL's SFTTrainer, resume, saving, merging.
 
 A run folder ``<output_dir>/<CONFIG>/`` holds ``manifest.json`` and ``ids.txt`` (the mixture),
-``settings.json`` (every setting and library version), ``checkpoints/`` (resumable trainer
-checkpoints), ``tensorboard/``, ``adapter/`` (DoRA/LoRA) or ``model/`` (full fine-tuning),
-``merged/`` on request and, last, ``metrics.json``, whose presence marks the run finished.
+``settings.json`` (every setting, the prompt source and loss, the validation set, the library
+versions), ``checkpoints/`` (resumable trainer checkpoints), ``tensorboard/``, ``adapter/``
+(DoRA/LoRA) or ``model/`` (full fine-tuning), ``merged/`` on request and, last, ``metrics.json``
+(with the evaluations), whose presence marks the run finished.
 """
 
 from __future__ import annotations
@@ -24,15 +25,14 @@ from typing import Any
 import torch
 from accelerate import PartialState
 from accelerate.utils import gather_object
-from datasets import Dataset
 from peft import LoraConfig, PeftModel
 from transformers import AutoModelForCausalLM, AutoTokenizer, TrainerCallback
-from transformers.trainer_utils import get_last_checkpoint
+from transformers.trainer_utils import IntervalStrategy, get_last_checkpoint
 from trl import SFTConfig, SFTTrainer
 
-from lm_eval_medinj.prompts import render_messages
 from lm_eval_medinj.records import MedRecord
-from lm_eval_medinj.training.mixtures import Mixture, write_json_atomic, write_mixture
+from lm_eval_medinj.training.examples import to_dataset
+from lm_eval_medinj.training.mixtures import Mixture, ids_sha256, write_json_atomic, write_mixture
 from lm_eval_medinj.training.settings import ModelArguments, ScriptArguments
 
 log = logging.getLogger(__name__)
@@ -91,15 +91,6 @@ class RunPaths:
         return self.metrics.is_file()
 
 
-def to_dataset(records: Sequence[MedRecord]) -> Dataset:
-    """Conversational prompt-completion rows: TRL trains on the completion (assistant turn) only."""
-    rows = []
-    for record in records:
-        user, assistant = render_messages(record)
-        rows.append({"prompt": [user], "completion": [assistant]})
-    return Dataset.from_list(rows)
-
-
 def peft_config(model_args: ModelArguments) -> LoraConfig | None:
     """DoRA or LoRA on the target modules; ``None`` for full fine-tuning."""
     if model_args.method == "full":
@@ -139,8 +130,15 @@ def _jsonable(value: Any) -> Any:
     return json.loads(json.dumps(value, default=str))
 
 
+def _prompt_and_loss(settings: Path) -> tuple[str, str]:
+    """The prompt source and loss a run folder was begun with (runs before these settings: canonical, assistant)."""
+    script = json.loads(settings.read_text(encoding="utf-8"))["script"]
+    return script.get("prompt", "canonical"), script.get("loss", "assistant")
+
+
 def check_run_folder(paths: RunPaths, mixture: Mixture, script: ScriptArguments) -> None:
-    """Raise when a finished run (without ``--overwrite``) or another mixture's run is in the way."""
+    """Raise when a finished run (without ``--overwrite``), another mixture's run, or a run with
+    another prompt source or loss is in the way."""
     if paths.finished and not script.overwrite:
         raise RunExistsError(
             f"{paths.root} holds a finished run; pass --overwrite to retrain it, "
@@ -152,6 +150,13 @@ def check_run_folder(paths: RunPaths, mixture: Mixture, script: ScriptArguments)
             raise RunExistsError(
                 f"{paths.root} was started on another mixture (ids SHA-256 {previous[:12]}…, now "
                 f"{mixture.manifest['ids_sha256'][:12]}…); pass --overwrite or choose another --output_dir"
+            )
+    if paths.settings.is_file() and not script.overwrite:
+        previous_prompt, previous_loss = _prompt_and_loss(paths.settings)
+        if (previous_prompt, previous_loss) != (script.prompt, script.loss):
+            raise RunExistsError(
+                f"{paths.settings} was begun with prompt: {previous_prompt}, loss: {previous_loss}, not prompt: "
+                f"{script.prompt}, loss: {script.loss}; pass --overwrite or choose another --output_dir"
             )
 
 
@@ -168,20 +173,37 @@ def merge_adapter(base: str, adapter: Path, out: Path, dtype: torch.dtype) -> Pa
     return out
 
 
+def evaluations(log_history: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The evaluation entries of a trainer's log history (those with ``eval_loss``)."""
+    return [entry for entry in log_history if "eval_loss" in entry]
+
+
 def run_configuration(
     mixture: Mixture,
     script: ScriptArguments,
     model_args: ModelArguments,
     training_args: SFTConfig,
     callbacks: Sequence[TrainerCallback] = (),
+    validation: Sequence[MedRecord] = (),
 ) -> dict[str, Any]:
-    """Train (or resume) one configuration and return its metrics; see the module doc for the folder."""
+    """Train (or resume) one configuration and return its metrics; see the module doc for the folder.
+
+    ``validation`` is the evaluation set, required unless ``eval_strategy`` is ``no``.
+    """
     state = PartialState()
     paths = RunPaths(Path(training_args.output_dir) / mixture.config)
+    if training_args.eval_strategy != IntervalStrategy.NO and not validation:
+        raise ValueError(f"{mixture.config}: evaluation is on (eval_strategy) but no validation records were given")
     if script.overwrite and paths.root.exists() and state.is_main_process:
         shutil.rmtree(paths.root)  # a fresh start: no checkpoint of the old run is resumed
     state.wait_for_everyone()
-    args = dataclasses.replace(training_args, output_dir=str(paths.checkpoints), run_name=mixture.config)
+    args = dataclasses.replace(
+        training_args,
+        output_dir=str(paths.checkpoints),
+        run_name=mixture.config,
+        completion_only_loss=script.loss == "assistant",
+    )
+    validation_summary = {"examples": len(validation), "ids_sha256": ids_sha256(validation)} if validation else None
     os.environ["TENSORBOARD_LOGGING_DIR"] = str(paths.tensorboard)  # read by transformers' TensorBoard callback
     if state.is_main_process:
         write_mixture(mixture, paths.root)
@@ -190,6 +212,9 @@ def run_configuration(
             _jsonable(
                 {
                     "config": mixture.config,
+                    "prompt": script.prompt,
+                    "loss": script.loss,
+                    "validation": validation_summary,
                     "script": dataclasses.asdict(script),
                     "model": dataclasses.asdict(model_args),
                     "training": args.to_dict(),
@@ -204,10 +229,12 @@ def run_configuration(
         dtype=model_dtype(model_args, args),
         attn_implementation=model_args.attn_implementation,
     )
+    data = {"tokenizer": tokenizer, "prompt": script.prompt, "loss": script.loss, "text_field": args.dataset_text_field}
     trainer = SFTTrainer(
         model=model,
         args=args,
-        train_dataset=to_dataset(mixture.records),
+        train_dataset=to_dataset(mixture.records, **data),
+        eval_dataset=to_dataset(validation, **data) if validation else None,
         processing_class=tokenizer,
         peft_config=peft_config(model_args),
         callbacks=list(callbacks),
@@ -228,6 +255,8 @@ def run_configuration(
     metrics = {
         "config": mixture.config,
         "method": model_args.method,
+        "prompt": script.prompt,
+        "loss": script.loss,
         "global_step": trainer.state.global_step,
         "resumed_from": Path(last).name if last else None,
         "examples": len(mixture.records),
@@ -237,6 +266,8 @@ def run_configuration(
         "weights_sha256_by_rank": digests,
         "weights": weights.name,
         "train": result.metrics,
+        "validation": validation_summary,
+        "evaluations": evaluations(trainer.state.log_history),
     }
     state.wait_for_everyone()
     if state.is_main_process:

@@ -17,16 +17,20 @@ import yaml
 from transformers import HfArgumentParser
 from trl import SFTConfig
 
+from lm_eval_medinj.lm_tasks import PROMPT_SOURCES
 from lm_eval_medinj.training.mixtures import DEFAULT_SEED, DEFAULT_TASKS, DEFAULT_TOTAL
 
+LOSS_SCOPES = ("all", "assistant")
 LORA_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 
-# The paper's hyperparameters, plus run defaults (output, logging, checkpoints);
+# The authors' run (SFT-Training.py), plus run defaults (output, logging, checkpoints kept);
 # train/configs/paper.yaml holds the same values.
 PAPER_SETTINGS: dict[str, Any] = {
     "total": DEFAULT_TOTAL,
     "mixture_seed": DEFAULT_SEED,
     "tasks": list(DEFAULT_TASKS),
+    "prompt": "conversation",
+    "loss": "all",
     "method": "dora",
     "lora_r": 16,
     "lora_alpha": 16,
@@ -39,11 +43,16 @@ PAPER_SETTINGS: dict[str, Any] = {
     "per_device_train_batch_size": 12,
     "gradient_accumulation_steps": 8,
     "max_length": 2048,
+    "train_sampling_strategy": "group_by_length",
+    "pad_to_multiple_of": 8,
+    "eval_strategy": "epoch",
+    "save_strategy": "steps",
+    "save_steps": 50,
     "activation_checkpointing": True,
+    "seed": 42,
     "output_dir": "runs/sft",
     "report_to": ["tensorboard"],
     "logging_steps": 10,
-    "save_strategy": "epoch",
     "save_total_limit": 2,
 }
 
@@ -67,6 +76,22 @@ class ScriptArguments:
     mixture_seed: int = field(default=DEFAULT_SEED, metadata={"help": "seed of the mixture sampling"})
     tasks: list[str] = field(
         default_factory=lambda: list(DEFAULT_TASKS), metadata={"help": "task types: mcq mcqu oeq"}
+    )
+    prompt: str = field(
+        default="conversation",
+        metadata={
+            "help": "conversation: each record's own messages (canonical where it has none); "
+            "canonical: lm_eval_medinj.prompts.render_messages. Same names as lm-eval's --metadata prompt",
+            "choices": list(PROMPT_SOURCES),
+        },
+    )
+    loss: str = field(
+        default="all",
+        metadata={
+            "help": "all: the whole chat-formatted conversation as text, loss on every token (the paper); "
+            "assistant: prompt-completion, loss on the assistant turn only",
+            "choices": list(LOSS_SCOPES),
+        },
     )
     allow_smaller: bool = field(
         default=False, metadata={"help": "use a whole pool that cannot fill its share"}
@@ -140,4 +165,24 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[ScriptArguments, Mode
         defaults.update(load_settings_file(path))
     parser = make_parser(defaults)
     script, model, training = parser.parse_args_into_dataclasses(args=argv)
+    check_loss_settings(script, training)
     return script, model, training
+
+
+def check_loss_settings(script: ScriptArguments, training: SFTConfig) -> None:
+    """Refuse an unknown prompt source or loss, and TRL loss switches that contradict ``loss``."""
+    if script.prompt not in PROMPT_SOURCES:
+        raise ValueError(f"prompt: {script.prompt!r} is not one of {', '.join(PROMPT_SOURCES)}")
+    if script.loss not in LOSS_SCOPES:
+        raise ValueError(f"loss: {script.loss!r} is not one of {', '.join(LOSS_SCOPES)}")
+    if training.assistant_only_loss:
+        raise ValueError(
+            f"assistant_only_loss: true is not used here (loss: {script.loss}); choose the loss with loss: all "
+            "(every token) or loss: assistant (the assistant turn, through TRL's completion_only_loss)"
+        )
+    wanted = script.loss == "assistant"
+    if training.completion_only_loss is not None and training.completion_only_loss is not wanted:
+        raise ValueError(
+            f"completion_only_loss: {str(training.completion_only_loss).lower()} contradicts loss: "
+            f"{script.loss}, which sets it to {str(wanted).lower()}; drop completion_only_loss"
+        )

@@ -1,4 +1,4 @@
-"""Small train pools of all three provenances in the Hub layout, written by code.
+"""Small train and validation pools of all three provenances in the Hub layout, written by code.
 
 ``python -m tests.training.fixtures OUT_DIR`` writes the default pools for a quick
 ``train/sft.py --data_dir OUT_DIR --total 60`` run.
@@ -23,11 +23,17 @@ DEFAULT_SIZES: dict[str, dict[str, int]] = {
     "translated": {"mcq": 12, "mcqu": 36, "oeq": 5},
     "synthetic": {"mcq": 20, "mcqu": 20, "oeq": 4},
 }
+# Validation splits: small, so evaluation during a test run costs little.
+DEFAULT_VALIDATION_SIZES: dict[str, dict[str, int]] = {
+    "native": {"mcq": 3, "mcqu": 2, "oeq": 1},
+    "translated": {"mcq": 2, "mcqu": 3, "oeq": 1},
+    "synthetic": {"mcq": 2, "mcqu": 2, "oeq": 1},
+}
 LETTERS = "ABCDE"
 
 
-def _record(provenance: str, task: str, index: int) -> dict[str, object]:
-    record_id = f"{provenance}-{task}-{index:04d}"
+def _record(provenance: str, task: str, index: int, split: str = "Train") -> dict[str, object]:
+    record_id = f"{provenance}-{task}-{index:04d}" if split == "Train" else f"{provenance}-{task}-val-{index:04d}"
     origin = ORIGINS[provenance][index % len(ORIGINS[provenance])]
     question = f"Question {index} ({provenance}) : quel traitement pour la patiente {index} ?"
     if task == "oeq":
@@ -55,14 +61,20 @@ def _record(provenance: str, task: str, index: int) -> dict[str, object]:
     }
 
 
-def write_pools(root: Path, sizes: Mapping[str, Mapping[str, int]] = DEFAULT_SIZES) -> Path:
-    """Write ``<root>/<Subset>/Train/<task>/<task>_train.json`` for each provenance and task."""
-    for provenance, by_task in sizes.items():
-        for task, count in by_task.items():
-            folder = root / SUBSETS[provenance] / "Train" / task
-            folder.mkdir(parents=True, exist_ok=True)
-            records = [_record(provenance, task, index) for index in range(count)]
-            (folder / f"{task}_train.json").write_text(json.dumps(records, ensure_ascii=False), encoding="utf-8")
+def write_pools(
+    root: Path,
+    sizes: Mapping[str, Mapping[str, int]] = DEFAULT_SIZES,
+    validation_sizes: Mapping[str, Mapping[str, int]] = DEFAULT_VALIDATION_SIZES,
+) -> Path:
+    """Write ``<root>/<Subset>/<Split>/<task>/<task>_<split>.json`` (Train, Validation) for each provenance and task."""
+    for split, split_sizes in (("Train", sizes), ("Validation", validation_sizes)):
+        for provenance, by_task in split_sizes.items():
+            for task, count in by_task.items():
+                folder = root / SUBSETS[provenance] / split / task
+                folder.mkdir(parents=True, exist_ok=True)
+                records = [_record(provenance, task, index, split) for index in range(count)]
+                path = folder / f"{task}_{split.lower()}.json"
+                path.write_text(json.dumps(records, ensure_ascii=False), encoding="utf-8")
     return root
 
 

@@ -1,4 +1,5 @@
-"""train/sft.py's main end to end: dry-run manifests, a DoRA run, its adapter and merged folder in lm-eval."""
+"""train/sft.py's main end to end: dry-run manifests, the paper's run shrunk to a tiny model, its adapter
+and merged folder in lm-eval."""
 
 from __future__ import annotations
 
@@ -13,9 +14,11 @@ from lm_eval.tasks import TaskManager
 
 from lm_eval_medinj.paths import tasks_path
 from lm_eval_medinj.training.mixtures import CONFIGURATIONS
-from tests.training.conftest import REPO_ROOT, SMOKE_SETTINGS
+from tests.training.conftest import REPO_ROOT
+from tests.training.fixtures import write_pools
 
 SFT = REPO_ROOT / "train" / "sft.py"
+PAPER_SETTINGS = REPO_ROOT / "train" / "configs" / "paper.yaml"
 sft_main = runpy.run_path(str(SFT))["main"]
 
 
@@ -72,22 +75,47 @@ def _lm_eval(model_args: str, task: str, frenchmedmcqa_dir: Path) -> dict[str, A
     )  # fmt: skip
 
 
+def test_a_missing_validation_split_stops_the_cli(tmp_path: Path) -> None:
+    data = write_pools(tmp_path / "pools", validation_sizes={"native": {"mcq": 2}})
+    with pytest.raises(SystemExit, match=r"no native validation records for task mcqu in .*Native/Validation/mcqu"):
+        sft_main(["--config", "NAT", "--data_dir", str(data), "--model_name_or_path", "unused",
+                  "--output_dir", str(tmp_path / "runs")])  # fmt: skip
+
+
 @pytest.mark.slow
-def test_dora_run_is_evaluated_by_lm_eval_with_peft_and_merged(
+def test_papers_run_shrunk_to_a_tiny_model_is_evaluated_by_lm_eval_with_peft_and_merged(
     tiny_model_dir: Path, pools_dir: Path, frenchmedmcqa_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("TENSORBOARD_LOGGING_DIR", raising=False)  # the run sets it; restored afterwards
     runs = tmp_path / "runs"
     train = [
-        "--config", "NAT-TRAD", "--method", "dora",
-        "--settings", str(SMOKE_SETTINGS), "--model_name_or_path", str(tiny_model_dir),
-        "--data_dir", str(pools_dir), "--output_dir", str(runs), "--save_strategy", "no",
-        "--report_to", "tensorboard",
+        "--config", "NAT-TRAD", "--settings", str(PAPER_SETTINGS),
+        "--model_name_or_path", str(tiny_model_dir), "--data_dir", str(pools_dir), "--output_dir", str(runs),
+        "--total", "40", "--max_steps", "4", "--per_device_train_batch_size", "2",
+        "--gradient_accumulation_steps", "1", "--max_length", "256", "--learning_rate", "1e-3",
+        "--use_cpu", "true", "--bf16", "false", "--activation_checkpointing", "false", "--save_steps", "2",
+        "--logging_steps", "1", "--dataloader_num_workers", "0",
     ]  # fmt: skip
     sft_main(train)
     run = runs / "NAT-TRAD"
     metrics = (run / "metrics.json").read_text(encoding="utf-8")
-    assert json.loads(metrics)["global_step"] == 3
+    finished = json.loads(metrics)
+    assert (finished["global_step"], finished["method"], finished["prompt"], finished["loss"]) == (
+        4, "dora", "conversation", "all"
+    )
+    # 4 of the epoch's 20 steps: the end of the (partial) epoch still evaluates on the validation split
+    assert [round(entry["epoch"], 2) for entry in finished["evaluations"]] == [0.2]
+    assert finished["evaluations"][0]["eval_loss"] > 0
+    assert finished["validation"]["examples"] == 10  # native and translated mcq + mcqu validation records
+    settings = json.loads((run / "settings.json").read_text(encoding="utf-8"))
+    assert (settings["prompt"], settings["loss"], settings["validation"]) == ("conversation", "all",
+                                                                                finished["validation"])
+    trainer_args = settings["training"]  # the arguments handed to SFTTrainer
+    assert (trainer_args["train_sampling_strategy"], trainer_args["pad_to_multiple_of"]) == ("group_by_length", 8)
+    assert (trainer_args["eval_strategy"], trainer_args["completion_only_loss"], trainer_args["seed"]) == (
+        "epoch", False, 42
+    )
+    assert sorted(p.name for p in (run / "checkpoints").glob("checkpoint-*")) == ["checkpoint-2", "checkpoint-4"]
     assert list((run / "tensorboard").glob("events.out.tfevents.*"))
     assert not (run / "merged").exists()
     sft_main([*train, "--merge"])  # a finished run: merges only

@@ -38,6 +38,45 @@ def test_defaults_are_the_papers() -> None:
     assert training.bf16 is bf16_supported()  # fp32 on CPU unless asked
 
 
+def test_defaults_reproduce_the_authors_run() -> None:
+    script, _, training = parse_args(["--config", "NAT"])
+    assert (script.prompt, script.loss) == ("conversation", "all")
+    assert (training.train_sampling_strategy, training.pad_to_multiple_of) == ("group_by_length", 8)
+    assert (training.eval_strategy.value, training.save_strategy.value, training.save_steps) == ("epoch", "steps", 50)
+    assert training.activation_checkpointing and training.seed == 42
+    assert (training.completion_only_loss, training.assistant_only_loss) == (None, False)  # set from loss at run time
+    assert training.dataset_text_field == "text"
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--loss", "all", "--completion_only_loss", "true"], "completion_only_loss: true contradicts loss: all"),
+        (["--loss", "assistant", "--completion_only_loss", "false"], "contradicts loss: assistant"),
+        (["--assistant_only_loss", "true"], "assistant_only_loss: true is not used here"),
+        (["--loss", "assistant", "--assistant_only_loss", "true"], "assistant_only_loss: true is not used here"),
+    ],
+)
+def test_trl_loss_switches_that_contradict_loss_are_refused(flags: list[str], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        parse_args(["--config", "NAT", *flags])
+
+
+def test_a_matching_trl_switch_is_accepted() -> None:
+    script, _, training = parse_args(["--loss", "assistant", "--completion_only_loss", "true"])
+    assert (script.loss, training.completion_only_loss) == ("assistant", True)
+
+
+def test_unknown_prompt_or_loss_in_yaml_is_an_error(tmp_path: Path) -> None:
+    settings = tmp_path / "s.yaml"
+    settings.write_text("prompt: authors\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="prompt: 'authors' is not one of conversation, canonical"):
+        parse_args(["--settings", str(settings)])
+    settings.write_text("loss: completion\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="loss: 'completion' is not one of all, assistant"):
+        parse_args(["--settings", str(settings)])
+
+
 def test_yaml_replaces_defaults_and_flags_win(tmp_path: Path) -> None:
     settings = tmp_path / "s.yaml"
     settings.write_text("method: lora\nlora_r: 8\nlearning_rate: 3.0e-4\nconfig: [NAT, SYN]\n", encoding="utf-8")
