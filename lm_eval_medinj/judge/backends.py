@@ -112,11 +112,12 @@ class TransformersJudge:
 class VLLMJudge:
     """An in-process vLLM engine: the log-probability of each verdict token as a prompt token."""
 
-    def __init__(self, model: str, **engine_kwargs: Any):
+    def __init__(self, model: str, llm: Any = None, **engine_kwargs: Any):
+        """Starts an engine for ``model``, or uses ``llm``, a ``vllm.LLM`` already serving it."""
         from vllm import LLM, SamplingParams
 
         self.judge_id = f"vllm:{model}"
-        self.llm = LLM(model=model, **engine_kwargs)
+        self.llm = llm if llm is not None else LLM(model=model, **engine_kwargs)
         self.tokenizer = self.llm.get_tokenizer()
         self.params = SamplingParams(max_tokens=1, prompt_logprobs=0, temperature=0.0)
 
@@ -168,8 +169,10 @@ class OpenAIJudge:
     """An OpenAI-compatible server; needs ``top_logprobs`` on the first generated token.
 
     ``api="chat"`` posts to ``/chat/completions`` (``logprobs: true, top_logprobs: k``; the
-    server applies the model's chat template; the system text is sent inside the user turn,
-    which every template accepts). ``api="completions"`` posts to ``/completions``
+    server applies the model's chat template) the two turns, system and user, as the authors did;
+    when the server answers HTTP 400 (a template without a system role), the request is sent
+    again with the system text opening the user turn, and so are all later ones (a warning says
+    so). ``api="completions"`` posts to ``/completions``
     (``logprobs: k``) with the prompt rendered here through ``tokenizer``'s chat template.
     vLLM serves at most ``--max-logprobs`` (default 20) per token.
     """
@@ -197,18 +200,39 @@ class OpenAIJudge:
 
             self.tokenizer = AutoTokenizer.from_pretrained(tokenizer)
         self.incomplete = 0
+        self.system_role = True  # False once the server has refused a system turn
 
-    def _post(self, item: JudgeItem, prompt: JudgePrompt) -> float:
+    def _request(self, body: dict[str, Any]) -> Any:
         import requests
 
         headers = {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
+        route = "chat/completions" if self.api == "chat" else "completions"
+        return requests.post(f"{self.base_url}/{route}", json=body, headers=headers, timeout=self.timeout)
+
+    def _chat(self, body: dict[str, Any], item: JudgeItem, prompt: JudgePrompt) -> Any:
+        """Post the system and user turns; if the server answers HTTP 400 and accepts the system
+        text opening the user turn instead, send it that way from then on."""
+        args = (item.question, item.reference, item.candidate)
+        response = self._request(body | {"messages": prompt.messages(*args, system_role=self.system_role)})
+        if response.status_code != 400 or not self.system_role or not prompt.system:
+            return response
+        retry = self._request(body | {"messages": prompt.messages(*args, system_role=False)})
+        if not retry.ok:
+            return response
+        if self.system_role:
+            self.system_role = False
+            log.warning(
+                "%s refused a system turn (HTTP 400: %s); from now on the system text opens the user turn",
+                self.judge_id,
+                response.text[:200],
+            )
+        return retry
+
+    def _post(self, item: JudgeItem, prompt: JudgePrompt) -> float:
         body: dict[str, Any] = {"model": self.model, "max_tokens": 1, "temperature": 0.0}
         if self.api == "chat":
-            body |= {
-                "messages": prompt.messages(item.question, item.reference, item.candidate, system_role=False),
-                "logprobs": True,
-                "top_logprobs": self.top_logprobs,
-            }
+            body |= {"logprobs": True, "top_logprobs": self.top_logprobs}
+            response = self._chat(body, item, prompt)
         else:
             text = (
                 render_chat(self.tokenizer, prompt, item)
@@ -218,9 +242,7 @@ class OpenAIJudge:
                 )
                 + "\n"
             )
-            body |= {"prompt": text, "logprobs": self.top_logprobs}
-        route = "chat/completions" if self.api == "chat" else "completions"
-        response = requests.post(f"{self.base_url}/{route}", json=body, headers=headers, timeout=self.timeout)
+            response = self._request(body | {"prompt": text, "logprobs": self.top_logprobs})
         response.raise_for_status()
         choice = response.json()["choices"][0]
         if self.api == "chat":

@@ -8,13 +8,18 @@ import os
 from pathlib import Path
 
 from lm_eval_medinj.judge.backends import BackendOptions
+from lm_eval_medinj.judge.prompt import DEFAULT_PROMPT
 
 DEFAULT_CACHE = Path(os.environ.get("MEDINJ_JUDGE_CACHE", Path.home() / ".cache" / "medinj" / "judge.sqlite"))
 
 
 def add_judge_args(parser: argparse.ArgumentParser) -> None:
     """Prompt, cache, batching and backend options."""
-    parser.add_argument("--prompt", default="v1", help="shipped prompt name (v1) or a prompt file")
+    parser.add_argument(
+        "--prompt",
+        default=DEFAULT_PROMPT,
+        help=f"shipped prompt name (paper, v1; default {DEFAULT_PROMPT}) or a prompt file",
+    )
     parser.add_argument(
         "--cache",
         type=Path,

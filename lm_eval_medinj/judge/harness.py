@@ -4,13 +4,14 @@
         "judge_model": "google/medgemma-27b-text-it", "judge_cache": "judge.sqlite"}'
 
 Keys: ``judge_url`` (turns the judge on), ``judge_model`` (served name, default MedGemma),
-``judge_prompt`` (v1), ``judge_api`` (chat / completions), ``judge_top_logprobs`` (20),
+``judge_prompt`` (paper), ``judge_api`` (chat / completions), ``judge_top_logprobs`` (20),
 ``judge_tokenizer`` (completions only), ``judge_concurrency`` (8), ``judge_cache`` (SQLite file;
 default in memory), ``judge_calibration`` (a meta_eval.py calibration JSON).
 
 A task wires it as ``OEQTask`` does with BERTScore: :meth:`HarnessJudge.sample_fields` in
-``process_results`` keeps each (question, reference, answer), and the aggregations from
-:meth:`HarnessJudge.metric_list` score them all at once, batched and cached.
+``process_results`` keeps each (question, reference, answer), the question and reference read as
+the authors did (:func:`~lm_eval_medinj.judge.items.question_and_reference`), and the aggregations
+from :meth:`HarnessJudge.metric_list` score them all at once, batched and cached.
 """
 
 from __future__ import annotations
@@ -25,8 +26,8 @@ import numpy as np
 from lm_eval_medinj.judge.backends import DEFAULT_JUDGE, OpenAIJudge
 from lm_eval_medinj.judge.cache import JudgementCache
 from lm_eval_medinj.judge.calibration import Calibration
-from lm_eval_medinj.judge.items import JudgeItem
-from lm_eval_medinj.judge.prompt import load_prompt
+from lm_eval_medinj.judge.items import JudgeItem, question_and_reference
+from lm_eval_medinj.judge.prompt import DEFAULT_PROMPT, load_prompt
 from lm_eval_medinj.judge.scoring import score_items
 
 Triple = tuple[str, str, str]
@@ -36,7 +37,7 @@ class HarnessJudge:
     """A served judge bound to one task's ``--metadata``."""
 
     def __init__(self, metadata: Mapping[str, Any]):
-        self.prompt = load_prompt(str(metadata.get("judge_prompt", "v1")))
+        self.prompt = load_prompt(str(metadata.get("judge_prompt", DEFAULT_PROMPT)))
         self.backend = OpenAIJudge(
             str(metadata.get("judge_model", DEFAULT_JUDGE.removeprefix("hf:"))),
             str(metadata["judge_url"]),
@@ -67,7 +68,8 @@ class HarnessJudge:
 
     def sample_fields(self, doc: Mapping[str, Any], prediction: str) -> dict[str, Triple]:
         """Per-sample values for ``process_results``: the item, scored at aggregation."""
-        triple = (str(doc["question"]), str(doc["reference"]), prediction.strip())
+        where = f"lm-eval doc {doc.get('id')!r}"
+        triple = (*question_and_reference(dict(doc), where), prediction.strip())
         return dict.fromkeys(self.metrics, triple)
 
     def aggregate(self, triples: Sequence[Triple], metric: str) -> float:

@@ -57,24 +57,50 @@ def _response(value: Any) -> str:
     return "" if value is None else str(value)
 
 
+def first_turn(messages: Any, role: str, where: str) -> str | None:
+    """The content of the first turn with ``role`` in a ``messages`` list, verbatim (``None``: no such turn)."""
+    if messages is None:
+        return None
+    if not isinstance(messages, list) or not all(isinstance(turn, dict) for turn in messages):
+        raise ValueError(f"{where}, field 'messages': expected a list of {{role, content}} turns")
+    for turn in messages:
+        if turn.get("role") == role:
+            return str(turn.get("content") or "")
+    return None
+
+
+def question_and_reference(fields: dict[str, Any], where: str, target: Any = None) -> tuple[str, str]:
+    """The question and reference as the authors read them.
+
+    Question: the first user turn of ``messages``, else ``question``. Reference: the first
+    assistant turn of ``messages``, else ``reference``, else ``target`` (lm-eval's sample target).
+    """
+    question = first_turn(fields.get("messages"), "user", where)
+    reference = first_turn(fields.get("messages"), "assistant", where)
+    if question is None:
+        question = str(fields.get("question") or "")
+    if reference is None:
+        reference = str(fields.get("reference") or target or "")
+    if not question.strip():
+        raise ValueError(f"{where}: no question (field 'question', or a user turn in field 'messages')")
+    if not reference.strip():
+        raise ValueError(f"{where}: no reference (field 'reference', or an assistant turn in field 'messages')")
+    return question, reference
+
+
 def item_from_row(row: dict[str, Any], where: str) -> JudgeItem:
-    """An item from an lm-eval sample (``doc``, ``filtered_resps``) or a flat row."""
-    if "doc" in row and isinstance(row["doc"], dict):
-        doc = row["doc"]
-        reference = doc.get("reference") or row.get("target") or ""
-        candidate = _response(row.get("filtered_resps", row.get("resps")))
-        item_id = str(doc.get("id", row.get("doc_id", where)))
-        question = doc.get("question", "")
-    else:
-        reference, candidate = row.get("reference", ""), row.get("candidate", "")
-        item_id, question = str(row.get("id", where)), row.get("question", "")
-    if not str(question).strip() or not str(reference).strip():
-        raise ValueError(f"{where}: an item needs a question and a reference")
-    return JudgeItem(item_id, str(question), str(reference), str(candidate))
+    """An item from an lm-eval sample (``doc``, ``filtered_resps``) or a flat row (see question_and_reference)."""
+    is_sample = isinstance(row.get("doc"), dict)
+    fields = row["doc"] if is_sample else row
+    item_id = str(fields.get("id", row.get("doc_id", where)))
+    located = f"{where} (record {item_id!r})" if item_id != where else where
+    question, reference = question_and_reference(fields, located, row.get("target") if is_sample else None)
+    candidate = _response(row.get("filtered_resps", row.get("resps"))) if is_sample else row.get("candidate", "")
+    return JudgeItem(item_id, question, reference, str(candidate))
 
 
 def read_items(path: Path) -> list[JudgeItem]:
-    """Items of an lm-eval samples file or a plain JSONL of question / reference / candidate."""
+    """Items of an lm-eval samples file or a plain JSONL of question / reference (or messages) / candidate."""
     return [item_from_row(row, f"{path}#{i}") for i, row in enumerate(_jsonl(path))]
 
 

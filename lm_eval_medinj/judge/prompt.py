@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 PROMPTS_DIR = Path(__file__).resolve().parent / "prompts"
-DEFAULT_PROMPT = "v1"
+DEFAULT_PROMPT = "paper"  # the authors' prompt (prompts/paper.txt); "v1" is our French one
 
 
 @dataclass(frozen=True)
@@ -48,7 +48,7 @@ class JudgePrompt:
 
 
 def load_prompt(name_or_path: str = DEFAULT_PROMPT) -> JudgePrompt:
-    """A shipped prompt by name ("v1") or any prompt file by path."""
+    """A shipped prompt by name ("paper", "v1") or any prompt file by path."""
     path = Path(name_or_path)
     if not path.is_file():
         path = PROMPTS_DIR / f"{name_or_path}.txt"

@@ -1,9 +1,10 @@
-"""Fixtures for the judge tests: a second tiny model, a served model, the small labelled set."""
+"""Fixtures for the judge tests: a second tiny model, a served model, the small labelled set, SmolLM2."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -31,6 +32,27 @@ def served_tiny_model(tiny_model_dir: Path) -> Iterator[str]:
 def labelled_small() -> Path:
     """24 hand-written French items with a 1-5 human rating."""
     return DATA_DIR / "labelled_small.csv"
+
+
+@pytest.fixture(scope="session")
+def smollm2_judge_dir(smollm2: tuple[Any, Any], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """SmolLM2-135M-Instruct saved as a float32 folder for ``hf:`` judges (skips without its GGUF)."""
+    model, tokenizer = smollm2
+    folder = tmp_path_factory.mktemp("smollm2-judge")
+    # transformers dequantises the GGUF to float32 but refuses to save a model loaded through its
+    # GGUF quantizer: save without it, then put it back on the shared model.
+    quantizer, quantization_config = model.hf_quantizer, getattr(model.config, "quantization_config", None)
+    model.hf_quantizer = None
+    if quantization_config is not None:
+        del model.config.quantization_config
+    try:
+        model.save_pretrained(folder)
+    finally:
+        model.hf_quantizer = quantizer
+        if quantization_config is not None:
+            model.config.quantization_config = quantization_config
+    tokenizer.save_pretrained(folder)
+    return folder
 
 
 @pytest.fixture(autouse=True)

@@ -1,8 +1,9 @@
 """A minimal OpenAI-compatible server on 127.0.0.1 serving a local transformers model.
 
 Answers ``/v1/chat/completions`` (``logprobs``, ``top_logprobs``) and ``/v1/completions``
-(``logprobs``) with one generated token, as vLLM does. It stops when its context exits or
-after ``lifetime_s`` seconds, whichever comes first.
+(``logprobs``) with one generated token, as vLLM does; a chat template error (a system turn
+that the template rejects) is an HTTP 400, as in vLLM. It stops when its context exits or after
+``lifetime_s`` seconds, whichever comes first.
 """
 
 from __future__ import annotations
@@ -16,13 +17,25 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from jinja2.exceptions import TemplateError
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 
 @contextmanager
-def serve_model(model_dir: Path, lifetime_s: float = 300.0) -> Iterator[str]:
-    """Serve the model; yields the base URL (``http://127.0.0.1:PORT/v1``)."""
+def serve_model(
+    model_dir: Path,
+    lifetime_s: float = 300.0,
+    received: list[dict[str, Any]] | None = None,
+    chat_template: str | None = None,
+) -> Iterator[str]:
+    """Serve the model; yields the base URL (``http://127.0.0.1:PORT/v1``).
+
+    ``received`` collects every request body, in arrival order; ``chat_template`` replaces the
+    tokenizer's.
+    """
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    if chat_template is not None:
+        tokenizer.chat_template = chat_template
     model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32).eval()
     lock = threading.Lock()
 
@@ -40,10 +53,16 @@ def serve_model(model_dir: Path, lifetime_s: float = 300.0) -> Iterator[str]:
 
         def do_POST(self) -> None:
             body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            if received is not None:
+                received.append(body)
             if self.path == "/v1/chat/completions":
-                text = tokenizer.apply_chat_template(
-                    body["messages"], tokenize=False, add_generation_prompt=True
-                )
+                try:
+                    text = tokenizer.apply_chat_template(
+                        body["messages"], tokenize=False, add_generation_prompt=True
+                    )
+                except TemplateError as error:
+                    self.send_error(400, explain=str(error))
+                    return
                 token, logprob, top = next_token(text, int(body.get("top_logprobs") or 0))
                 entries = [{"token": t, "logprob": lp, "bytes": list(t.encode())} for t, lp in top]
                 choice = {

@@ -1,8 +1,10 @@
-"""Backends on a tiny random model: transformers, the OpenAI-compatible server, vLLM."""
+"""Backends on a tiny random model: transformers and the OpenAI-compatible server (vLLM: tests/models/test_vllm.py).
+
+The default prompt must reach each judge as exactly the authors' two turns (tests.judge.paper_judge).
+"""
 
 from __future__ import annotations
 
-import importlib.util
 import math
 from pathlib import Path
 
@@ -21,6 +23,8 @@ from lm_eval_medinj.judge.backends import (
 )
 from lm_eval_medinj.judge.items import JudgeItem
 from lm_eval_medinj.judge.prompt import load_prompt, parse_prompt
+from tests.judge.openai_server import serve_model
+from tests.judge.paper_judge import PAPER_SYSTEM, paper_messages
 
 ITEMS = [
     JudgeItem("1", "Quel est l'antidote du paracétamol ?", "La N-acétylcystéine.", "La N-acétylcystéine IV."),
@@ -39,23 +43,24 @@ GEMMA_TEMPLATE = (
 
 
 def _manual_p(model_dir: Path, item: JudgeItem) -> float:
-    """P(equivalent) recomputed here: one unpadded forward pass, softmax over the two verdict logits."""
+    """P(equivalent) recomputed here on the authors' two turns: one unpadded forward pass, softmax
+    over the logits of "1" and "0"."""
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
-    prompt = load_prompt("v1")
-    messages = [
-        {"role": "system", "content": prompt.system},
-        {"role": "user", "content": prompt.render_user(item.question, item.reference, item.candidate)},
-    ]
+    messages = paper_messages(item.question, item.reference, item.candidate)
     text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
     ids = tokenizer(text, add_special_tokens=False, return_tensors="pt")
     with torch.inference_mode():
         logits = model(**ids).logits[0, -1]
-    yes, no = (
-        tokenizer.encode("Oui", add_special_tokens=False)[0],
-        tokenizer.encode("Non", add_special_tokens=False)[0],
-    )
+    yes, no = tokenizer.convert_tokens_to_ids("1"), tokenizer.convert_tokens_to_ids("0")
     return torch.softmax(logits[[yes, no]], dim=-1)[0].item()
+
+
+def _rendered(tokenizer_dir: Path, item: JudgeItem) -> str:
+    """The authors' two turns through the tokenizer's chat template."""
+    tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir)
+    messages = paper_messages(item.question, item.reference, item.candidate)
+    return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
 
 
 def test_prompt_file_is_versioned_and_complete() -> None:
@@ -70,34 +75,39 @@ def test_prompt_file_is_versioned_and_complete() -> None:
         parse_prompt("@verdicts Oui Oui\n@user\n{question}{reference}{candidate}", "bad")
     with pytest.raises(ValueError, match="lacks"):
         parse_prompt("@verdicts A B\n@user\n{question}{reference}", "bad")
-    with pytest.raises(FileNotFoundError, match="shipped: v1"):
+    with pytest.raises(FileNotFoundError, match="shipped: paper, v1"):
         load_prompt("v999")
+
+
+def test_default_prompt_renders_the_authors_two_turns(tiny_model_dir: Path) -> None:
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
+    for item in ITEMS:
+        assert render_chat(tokenizer, load_prompt(), item) == _rendered(tiny_model_dir, item)
 
 
 def test_system_role_falls_back_into_user_turn(tiny_model_dir: Path) -> None:
     tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
-    prompt = load_prompt("v1")
-    with_system = render_chat(tokenizer, prompt, ITEMS[0])
-    assert with_system.count("<|im_start|>system") == 1
     tokenizer.chat_template = GEMMA_TEMPLATE
-    gemma = render_chat(tokenizer, prompt, ITEMS[0])
+    gemma = render_chat(tokenizer, load_prompt(), ITEMS[0])
     assert "system" not in gemma
-    assert gemma.startswith(
-        f"{tokenizer.bos_token}<start_of_turn>user\n{prompt.system}\n\nVoici une question"
-    )
+    assert gemma.startswith(f"{tokenizer.bos_token}<start_of_turn>user\n{PAPER_SYSTEM}\n\nQuestion: Quel est")
     assert gemma.endswith("<start_of_turn>model\n")
 
 
 def test_transformers_judge_matches_manual_forward_and_batching(tiny_model_dir: Path) -> None:
     judge = make_backend(f"hf:{tiny_model_dir}")
     assert isinstance(judge, TransformersJudge) and judge.judge_id == f"hf:{tiny_model_dir}"
-    prompt = load_prompt("v1")
+    prompt = load_prompt()
     batched = judge.p_equivalent(ITEMS, prompt)
     one_by_one = [judge.p_equivalent([item], prompt)[0] for item in ITEMS]
     assert batched == pytest.approx(one_by_one, abs=1e-5)
     assert batched[0] == pytest.approx(_manual_p(tiny_model_dir, ITEMS[0]), abs=1e-5)
     assert all(0.0 < p < 1.0 for p in batched) and len(set(batched)) == len(batched)
     assert verdict_token_ids(judge.tokenizer, prompt) == (
+        judge.tokenizer.convert_tokens_to_ids("1"),
+        judge.tokenizer.convert_tokens_to_ids("0"),
+    )
+    assert verdict_token_ids(judge.tokenizer, load_prompt("v1")) == (
         judge.tokenizer.convert_tokens_to_ids("O"),
         judge.tokenizer.convert_tokens_to_ids("N"),
     )
@@ -116,45 +126,51 @@ def test_verdict_probability_from_top_logprobs() -> None:
     assert verdict_probability({"Peut": -1.0}, verdicts) == (0.5, False)
 
 
-def test_openai_completions_matches_local_model(tiny_model_dir: Path, served_tiny_model: str) -> None:
-    prompt = load_prompt("v1")
+def test_openai_completions_renders_the_authors_turns(tiny_model_dir: Path) -> None:
+    prompt = load_prompt()
     local = TransformersJudge(str(tiny_model_dir)).p_equivalent(ITEMS, prompt)
     options = BackendOptions(
-        api="completions", top_logprobs=512, tokenizer=str(tiny_model_dir), concurrency=2
+        api="completions", top_logprobs=512, tokenizer=str(tiny_model_dir), concurrency=1
     )
-    judge = make_backend(f"openai:tiny@{served_tiny_model}", options)
-    assert isinstance(judge, OpenAIJudge) and judge.judge_id == "openai:tiny"
-    assert judge.p_equivalent(ITEMS, prompt) == pytest.approx(local, abs=1e-4)
+    received: list[dict] = []
+    with serve_model(tiny_model_dir, received=received) as url:
+        judge = make_backend(f"openai:tiny@{url}", options)
+        assert isinstance(judge, OpenAIJudge) and judge.judge_id == "openai:tiny"
+        assert judge.p_equivalent(ITEMS, prompt) == pytest.approx(local, abs=1e-4)
     assert judge.incomplete == 0
+    assert [body["prompt"] for body in received] == [_rendered(tiny_model_dir, item) for item in ITEMS]
 
 
-def test_openai_endpoint_chat_matches_local_without_system_role(
-    tiny_model_dir: Path, served_tiny_model: str, tmp_path: Path
-) -> None:
-    # The chat route sends the system text inside the user turn; without system text both
-    # routes render the same input.
-    text = load_prompt("v1").user
-    prompt_file = tmp_path / "nosystem.txt"
-    prompt_file.write_text(f"@verdicts Oui Non\n@user\n{text}\n", encoding="utf-8")
-    prompt = load_prompt(str(prompt_file))
+def test_openai_chat_sends_the_authors_two_turns(tiny_model_dir: Path) -> None:
+    prompt = load_prompt()
     local = TransformersJudge(str(tiny_model_dir)).p_equivalent(ITEMS, prompt)
-    remote = OpenAIJudge("tiny", served_tiny_model, top_logprobs=512).p_equivalent(ITEMS, prompt)
-    assert remote == pytest.approx(local, abs=1e-4)
+    received: list[dict] = []
+    with serve_model(tiny_model_dir, received=received) as url:
+        judge = OpenAIJudge("tiny", url, top_logprobs=512, concurrency=1)
+        assert judge.p_equivalent(ITEMS, prompt) == pytest.approx(local, abs=1e-4)
+    expected = [paper_messages(item.question, item.reference, item.candidate) for item in ITEMS]
+    assert [body["messages"] for body in received] == expected
+    assert judge.system_role and judge.incomplete == 0
+
+
+def test_openai_chat_without_system_role_puts_it_in_the_user_turn(
+    tiny_model_dir: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    received: list[dict] = []
+    with serve_model(tiny_model_dir, received=received, chat_template=GEMMA_TEMPLATE) as url:
+        judge = OpenAIJudge("gemma-like", url, top_logprobs=512, concurrency=1)
+        p = judge.p_equivalent(ITEMS, load_prompt())
+    assert all(0.0 < value < 1.0 for value in p) and not judge.system_role
+    two_turns = paper_messages(ITEMS[0].question, ITEMS[0].reference, ITEMS[0].candidate)
+    one_turn = [
+        [{"role": "user", "content": f"{PAPER_SYSTEM}\n\n{turns[1]['content']}"}]
+        for turns in (paper_messages(item.question, item.reference, item.candidate) for item in ITEMS)
+    ]
+    # The first request is refused (HTTP 400), retried in one turn; later ones go in one turn.
+    assert [body["messages"] for body in received] == [two_turns, *one_turn]
+    assert sum("refused a system turn" in record.getMessage() for record in caplog.records) == 1
 
 
 def test_openai_spec_needs_url() -> None:
     with pytest.raises(ValueError, match="openai:MODEL@BASE_URL"):
         make_backend("openai:model-without-url")
-
-
-@pytest.mark.skipif(
-    importlib.util.find_spec("vllm") is None, reason="vllm is not importable in this environment"
-)
-def test_vllm_judge_matches_transformers(tiny_model_dir: Path) -> None:
-    prompt = load_prompt("v1")
-    local = TransformersJudge(str(tiny_model_dir)).p_equivalent(ITEMS, prompt)
-    options = BackendOptions(
-        vllm_kwargs={"dtype": "float32", "gpu_memory_utilization": 0.2, "enforce_eager": True}
-    )
-    judge = make_backend(f"vllm:{tiny_model_dir}", options)
-    assert judge.p_equivalent(ITEMS, prompt) == pytest.approx(local, abs=1e-3)

@@ -34,7 +34,7 @@ def test_harness_judge_aggregates_served_judgements(
         "judge_top_logprobs": 512,
         "judge_cache": str(tmp_path / "judge.sqlite"),
     }
-    prompt = load_prompt("v1")
+    prompt = load_prompt()
     local = np.array(
         TransformersJudge(str(tiny_model_dir)).p_equivalent(
             [JudgeItem(str(i), q, r, a.strip()) for i, (q, r, a) in enumerate(ANSWERS)], prompt
@@ -83,8 +83,28 @@ def test_oeq_task_asks_the_served_judge(tmp_path: Path, tiny_model_dir: Path, se
     docs = list(task.test_docs())[:2]
     samples = [task.process_results(doc, [" Une réponse."]) for doc in docs]
     assert {"judge_equivalent", "judge_p_equivalent", "bleu", "rougeL"} <= set(samples[0])
-    assert samples[0]["judge_p_equivalent"] == (docs[0]["question"], docs[0]["reference"], "Une réponse.")
-    items = [JudgeItem(str(i), d["question"], d["reference"], "Une réponse.") for i, d in enumerate(docs)]
-    local = TransformersJudge(str(tiny_model_dir)).p_equivalent(items, load_prompt("v1"))
+    # The authors' question and reference: the record's first user and first assistant turns.
+    turns = [{turn["role"]: turn["content"] for turn in reversed(doc["messages"])} for doc in docs]
+    assert samples[0]["judge_p_equivalent"] == (turns[0]["user"], turns[0]["assistant"], "Une réponse.")
+    items = [JudgeItem(str(i), t["user"], t["assistant"], "Une réponse.") for i, t in enumerate(turns)]
+    local = TransformersJudge(str(tiny_model_dir)).p_equivalent(items, load_prompt())
     aggregate = task.aggregation()["judge_p_equivalent"]([s["judge_p_equivalent"] for s in samples])
     assert aggregate == pytest.approx(float(np.mean(local)), abs=1e-4)
+
+
+def test_sample_fields_read_the_first_user_and_assistant_turns(served_tiny_model: str) -> None:
+    judge = HarnessJudge({"judge_url": served_tiny_model, "judge_model": "tiny"})
+    assert judge.prompt.prompt_id == load_prompt().prompt_id
+    messages = [
+        {"role": "system", "content": "Tu es un assistant médical."},
+        {"role": "user", "content": " Question du dossier ?\n"},
+        {"role": "assistant", "content": "Réponse du dossier."},
+        {"role": "user", "content": "Une relance."},
+    ]
+    record = MedRecord("q0", "native", "test", "oeq", "Question reformulée ?", reference="Référence.")
+    doc = {**record.to_doc(), "messages": messages}
+    fields = judge.sample_fields(doc, " Ma réponse.\n")
+    assert fields["judge_p_equivalent"] == (" Question du dossier ?\n", "Réponse du dossier.", "Ma réponse.")
+    assert judge.sample_fields(record.to_doc(), "R")["judge_equivalent"] == ("Question reformulée ?", "Référence.", "R")
+    with pytest.raises(ValueError, match="lm-eval doc 'q0': no reference"):
+        judge.sample_fields({**record.to_doc(), "reference": ""}, "R")

@@ -1,4 +1,4 @@
-"""The objective sanity set and an end-to-end ``judge/meta_eval.py`` run with two judges."""
+"""The objective sanity set and an end-to-end ``judge/meta_eval.py`` run with two judges (default prompt)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import pytest
 
 from lm_eval_medinj.judge.calibration import Calibration
 from lm_eval_medinj.judge.items import read_labelled, write_labelled
+from lm_eval_medinj.judge.prompt import load_prompt
 from lm_eval_medinj.judge.sanity import mcq_sanity_items
 from lm_eval_medinj.judge.stats import williams_t
 from lm_eval_medinj.readers import ReadOptions, read_records
@@ -71,6 +72,7 @@ def test_meta_eval_two_judges_end_to_end(
         assert section in done.stdout
     metrics = json.loads((out / "metrics.json").read_text())
     n = 24 + 16
+    assert metrics["prompt"] == load_prompt().prompt_id and metrics["prompt"].startswith("paper@")  # the default
     assert metrics["n_items"] == n and metrics["rating_values"] == [1.0, 2.0, 3.0, 4.0, 5.0]
     sanity = read_labelled(out / "sanity_items.jsonl")
     assert {x.rating for x in sanity} == {1.0, 5.0}  # 0/1 labels put on the 1-5 scale
@@ -83,7 +85,7 @@ def test_meta_eval_two_judges_end_to_end(
         pearson = result["agreement"]["pearson"]
         assert pearson["low"] <= pearson["value"] <= pearson["high"]
         calibration = Calibration.load(Path(result["calibration_path"]))
-        assert (calibration.judge, calibration.n) == (judge, n)
+        assert (calibration.judge, calibration.prompt, calibration.n) == (judge, metrics["prompt"], n)
         assert calibration.length_coef == pytest.approx(result["verbosity"]["length_coef_given_label"])
         assert result["padding"]["n"] == result["swap"]["n"] == n
         assert (

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 from pathlib import Path
 
@@ -13,7 +14,7 @@ from lm_eval_medinj.judge.backends import TransformersJudge
 from lm_eval_medinj.judge.cache import JudgementCache
 from lm_eval_medinj.judge.calibration import fit_calibration
 from lm_eval_medinj.judge.items import JudgeItem, read_items
-from lm_eval_medinj.judge.prompt import PROMPTS_DIR, load_prompt
+from lm_eval_medinj.judge.prompt import DEFAULT_PROMPT, PROMPTS_DIR, load_prompt
 from lm_eval_medinj.judge.scoring import score_items
 from tests.judge.cli import run_script
 from tests.judge.samples import write_oeq_samples
@@ -42,8 +43,57 @@ def test_samples_and_plain_jsonl_give_the_same_items(tmp_path: Path) -> None:
     assert read_items(samples)[1] == JudgeItem("oeq-1", *ROWS[1])
 
 
+def _conversation(question: str, reference: str) -> list[dict[str, str]]:
+    return [
+        {"role": "system", "content": "Tu es un assistant médical."},
+        {"role": "user", "content": question},
+        {"role": "assistant", "content": reference},
+        {"role": "user", "content": "Une relance."},
+        {"role": "assistant", "content": "Une autre réponse."},
+    ]
+
+
+def test_messages_give_the_first_user_and_assistant_turns(tmp_path: Path) -> None:
+    """As the authors read them: question and reference from the record's own conversation, verbatim."""
+    samples = write_oeq_samples(tmp_path / SAMPLES_NAME, ROWS[:2])
+    lines = [json.loads(line) for line in samples.read_text(encoding="utf-8").splitlines()]
+    lines[0]["doc"]["messages"] = _conversation(" Question du dossier ?\n", "Réponse du dossier.")
+    lines[1]["doc"]["reference"] = ""  # lm-eval's target is the last resort
+    samples.write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
+    assert read_items(samples) == [
+        JudgeItem("oeq-0", " Question du dossier ?\n", "Réponse du dossier.", ROWS[0][2]),
+        JudgeItem("oeq-1", *ROWS[1]),
+    ]
+    plain = tmp_path / "plain.jsonl"
+    rows = [
+        {"id": "a", "messages": _conversation("Q ?", "R."), "question": "autre", "candidate": "C."},
+        {"id": "b", "messages": [{"role": "user", "content": "Q2 ?"}], "reference": "R2.", "candidate": "C2."},
+    ]
+    plain.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+    assert read_items(plain) == [JudgeItem("a", "Q ?", "R.", "C."), JudgeItem("b", "Q2 ?", "R2.", "C2.")]
+
+
+@pytest.mark.parametrize(
+    ("row", "error"),
+    [
+        ({"id": "x", "reference": "R.", "candidate": "C."}, r"#0 \(record 'x'\): no question \(field 'question'"),
+        ({"question": "Q ?", "candidate": "C."}, r"#0: no reference \(field 'reference'"),
+        ({"id": "x", "messages": "Q ?", "reference": "R."}, r"#0 \(record 'x'\), field 'messages': expected a list"),
+        (
+            {"id": "x", "messages": [{"role": "user", "content": " "}], "question": "Q ?", "reference": "R."},
+            r"#0 \(record 'x'\): no question \(field 'question', or a user turn in field 'messages'\)",
+        ),
+    ],
+)
+def test_items_without_question_or_reference_are_refused(tmp_path: Path, row: dict, error: str) -> None:
+    path = tmp_path / "items.jsonl"
+    path.write_text(json.dumps(row) + "\n", encoding="utf-8")
+    with pytest.raises(ValueError, match=f"{re.escape(str(path))}{error}"):
+        read_items(path)
+
+
 def test_cache_scores_each_text_once(tmp_path: Path, tiny_model_dir: Path) -> None:
-    judge, prompt = TransformersJudge(str(tiny_model_dir)), load_prompt("v1")
+    judge, prompt = TransformersJudge(str(tiny_model_dir)), load_prompt()
     items = [JudgeItem(str(i), *row) for i, row in enumerate(ROWS)]
     items.append(JudgeItem("dup", *ROWS[0]))  # same text, other id: one key
     cache = JudgementCache(tmp_path / "cache.sqlite")
@@ -67,9 +117,10 @@ def test_cache_scores_each_text_once(tmp_path: Path, tiny_model_dir: Path) -> No
 
 
 def _prompt_copy(tmp_path: Path) -> Path:
-    """The v1 prompt with one more comment line: another version for the cache."""
-    path = tmp_path / "v1b.txt"
-    path.write_text("# edited\n" + (PROMPTS_DIR / "v1.txt").read_text(encoding="utf-8"), encoding="utf-8")
+    """The default prompt with one more comment line: another version for the cache."""
+    path = tmp_path / "edited.txt"
+    original = (PROMPTS_DIR / f"{DEFAULT_PROMPT}.txt").read_text(encoding="utf-8")
+    path.write_text("# edited\n" + original, encoding="utf-8")
     return path
 
 
@@ -107,7 +158,7 @@ def test_score_cli_writes_items_and_aggregate_beside_samples(tmp_path: Path, tin
     assert aggregate["length_controlled"]["coef_source"] == "fit"
     assert aggregate["mean_p_calibrated"] is None
 
-    prompt = load_prompt("v1")
+    prompt = load_prompt()  # score.py's default
     calibration = fit_calibration(
         f"hf:{tiny_model_dir}",
         prompt.prompt_id,

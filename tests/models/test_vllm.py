@@ -1,5 +1,6 @@
 """``medinj-vllm`` on a small random Llama (choice scoring, the authors' token mask, the strict
-protocol's structured outputs) and on SmolLM2-135M-Instruct against the authors' procedure.
+protocol's structured outputs, the judge backend's input) and on SmolLM2-135M-Instruct against the
+authors' procedure.
 
 Runs where vLLM is importable (the venv that ``.ci/vllm-venv`` builds); skips elsewhere.
 """
@@ -138,6 +139,47 @@ def test_default_gen_tasks_emit_only_allowed_tokens_within_the_budget(
             assert set(text) <= set(letters) | ANSWER_PUNCTUATION | {" ", "\n"}, (task_name, text)
             checked += 1
     assert checked == 12
+
+
+def test_judge_sends_the_authors_two_turns(
+    medinj_vllm,  # noqa: ANN001
+    vllm_model_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``VLLMJudge`` on the running engine: with the default prompt each item's token ids decode to the
+    authors' two turns through the chat template, then a verdict token; P(equivalent) is the hf judge's."""
+    from transformers import AutoTokenizer
+
+    from lm_eval_medinj.judge.backends import TransformersJudge, VLLMJudge
+    from lm_eval_medinj.judge.items import JudgeItem
+    from lm_eval_medinj.judge.prompt import load_prompt
+    from tests.judge.paper_judge import paper_messages
+
+    items = [
+        JudgeItem("1", "Quel est l'antidote du paracétamol ?", "La N-acétylcystéine.", " La N-acétylcystéine IV.\n"),
+        JudgeItem("2", "Quel organe produit l'insuline ?", "Le pancréas.", "Le foie."),
+    ]
+    judge = VLLMJudge(str(vllm_model_dir), llm=medinj_vllm.model)
+    sent: list[list[int]] = []
+    generate = judge.llm.generate
+
+    def recording_generate(requests: list[Any], *args: Any, **kwargs: Any) -> Any:
+        sent.extend(list(request["prompt_token_ids"]) for request in requests)
+        return generate(requests, *args, **kwargs)
+
+    monkeypatch.setattr(judge.llm, "generate", recording_generate)
+    p = judge.p_equivalent(items, load_prompt())
+
+    tokenizer = AutoTokenizer.from_pretrained(vllm_model_dir)  # independent of vLLM's own tokenizer
+    verdicts = [tokenizer.convert_tokens_to_ids("1"), tokenizer.convert_tokens_to_ids("0")]
+    assert len(sent) == 2 * len(items)
+    for item, pair in zip(items, [sent[0:2], sent[2:4]], strict=True):
+        messages = paper_messages(item.question, item.reference, item.candidate)
+        expected = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        assert [ids[-1] for ids in pair] == verdicts
+        assert [tokenizer.decode(ids[:-1]) for ids in pair] == [expected, expected]
+    local = TransformersJudge(str(vllm_model_dir), device="cpu").p_equivalent(items, load_prompt())
+    assert p == pytest.approx(local, abs=1e-3)
 
 
 # ---------------------------------------------------------------------------------------------
