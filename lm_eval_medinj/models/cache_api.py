@@ -17,13 +17,19 @@ CACHE_ARGUMENTS = ("cache", "past_key_values")
 
 
 def cache_argument(model: PreTrainedModel) -> str:
-    """The name under which ``model.forward`` (and ``generate``) take a key/value cache."""
-    parameters = inspect.signature(model.forward).parameters
+    """The name under which ``model.forward`` (and ``generate``) take a key/value cache.
+
+    A PEFT model (``peft=`` in lm-eval's model arguments) passes keywords through to its base
+    model, whose ``forward`` names them.
+    """
+    get_base_model = getattr(model, "get_base_model", None)
+    owner = get_base_model() if callable(get_base_model) else model
+    parameters = inspect.signature(owner.forward).parameters
     for name in CACHE_ARGUMENTS:
         if name in parameters:
             return name
     raise TypeError(
-        f"{type(model).__name__}.forward takes neither of {CACHE_ARGUMENTS}: this transformers "
+        f"{type(owner).__name__}.forward takes neither of {CACHE_ARGUMENTS}: this transformers "
         "version or model class is not supported by medinj-hf's cache reuse; pass "
         "reuse_prefix=False, or use lm-eval's hf model"
     )

@@ -204,3 +204,34 @@ def test_medinj_eval_cli_runs_medinj_hf(tmp_path: Path, tiny_model_dir: Path, de
     subprocess.run(command, check=True, capture_output=True, text=True)
     results = json.loads(next(tmp_path.rglob("results_*.json")).read_text())
     assert {"medinj_mcqu_native_gen", "medinj_mcq_native"} <= set(results["results"])
+
+
+@pytest.fixture(scope="module")
+def lora_adapter_dir(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A LoRA adapter of the tiny model with random (non-zero) weights, saved as lm-eval's ``peft=`` loads it."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    torch.manual_seed(0)
+    base = AutoModelForCausalLM.from_pretrained(tiny_model_dir, dtype=torch.float32)
+    config = LoraConfig(r=4, target_modules=["q_proj", "v_proj"], init_lora_weights=False, task_type="CAUSAL_LM")
+    folder = tmp_path_factory.mktemp("lora")
+    get_peft_model(base, config).save_pretrained(folder)
+    return folder
+
+
+def test_a_peft_adapter_generates_and_scores_as_under_plain_hf(
+    tiny_model_dir: Path, lora_adapter_dir: Path, demo_tasks: TaskManager
+) -> None:
+    """``peft=`` wraps the model in PEFT, whose forward passes the cache argument through by keyword."""
+    adapted = MedinjHFLM(pretrained=str(tiny_model_dir), peft=str(lora_adapter_dir), **MODEL_ARGS)
+    plain = HFLM(pretrained=str(tiny_model_dir), peft=str(lora_adapter_dir), **MODEL_ARGS)
+    generated = _requests(demo_tasks, "medinj_mcq_native_gen", 8, plain, True)
+    free = _requests(demo_tasks, "medinj_mcq_native_greedy", 8, plain, True)
+    scored = _requests(demo_tasks, "medinj_mcq_native", 4, plain, True)
+    adapter = {"pretrained": str(tiny_model_dir), "peft": str(lora_adapter_dir)}
+    apart = MedinjHFLM(**adapter, reuse_prefix=False, decode_batch_size=1, **MODEL_ARGS)
+    assert adapted.generate_until(generated) == apart.generate_until(generated)
+    assert adapted.generate_until(free) == plain.generate_until(free)
+    assert_same_scores(plain.loglikelihood(scored), adapted.loglikelihood(scored))
