@@ -63,6 +63,35 @@ def print_breakdown(output_path: Path, fields: Sequence[str], json_path: Path | 
         tmp.replace(json_path)
 
 
+def write_study_report(args: argparse.Namespace) -> None:
+    """``medinj report``: read the runs, compare them, write the report folder."""
+    try:
+        from lm_eval_medinj.study.render import write_report
+        from lm_eval_medinj.study.report import ReportOptions, build_report
+        from lm_eval_medinj.study.runs import StudyError, load_run
+    except ImportError as missing:
+        raise SystemExit(
+            f"medinj report needs SciPy and matplotlib ({missing}): pip install 'lm-eval-medinj[study]'"
+        ) from None
+
+    try:
+        runs = []
+        for spec in args.model:
+            label, _, folder = spec.rpartition("=")
+            runs.append(load_run(label or Path(folder).name, Path(folder)))
+        pairs = []
+        for pair in args.compare:
+            a, sep, b = pair.partition(":")
+            if not sep:
+                raise StudyError(f"--compare {pair!r}: expected A:B")
+            pairs.append((a, b))
+        options = ReportOptions(args.baseline, tuple(pairs), args.allow_mismatch, args.bootstrap, args.seed)
+        written = write_report(build_report(runs, options), args.out)
+    except StudyError as error:
+        raise SystemExit(f"medinj report: {error}") from None
+    print("\n".join(str(path) for path in written))
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "eval":
@@ -83,11 +112,25 @@ def main(argv: Sequence[str] | None = None) -> None:
         help="document field, repeatable (default: question_type); e.g. medical_subject, provenance, origin",
     )  # fmt: skip
     split.add_argument("--json", type=Path, help="also write the tables as JSON to this file")
+    report = commands.add_parser("report", help="Table 1 with CIs, paired tests and breakdowns over several runs")
+    report.add_argument(
+        "--model", action="append", required=True, metavar="LABEL=FOLDER",
+        help="an lm-eval --output_path run with --log_samples (judge/score.py outputs in it are read too); "
+        "repeat per model; without LABEL= the label is the folder's name",
+    )  # fmt: skip
+    report.add_argument("--baseline", required=True, help="the label every other model is compared with")
+    report.add_argument("--compare", action="append", default=[], metavar="A:B", help="an extra pair to compare")
+    report.add_argument("--allow-mismatch", action="store_true", help="compare different questions or protocols")
+    report.add_argument("--bootstrap", type=int, default=10_000, help="bootstrap resamples (default 10000)")
+    report.add_argument("--seed", type=int, default=0)
+    report.add_argument("--out", type=Path, required=True, help="folder for report.md, table1.csv, report.json, PNGs")
     args = parser.parse_args(argv)
     if args.command == "tasks-path":
         print(tasks_path())
     elif args.command == "breakdown":
         print_breakdown(args.output_path, args.by or ["question_type"], args.json)
+    elif args.command == "report":
+        write_study_report(args)
     elif args.command == "demo":
         from lm_eval_medinj.demo import run_demo
 

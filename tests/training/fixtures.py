@@ -33,7 +33,8 @@ LETTERS = "ABCDE"
 
 
 def _record(provenance: str, task: str, index: int, split: str = "Train") -> dict[str, object]:
-    record_id = f"{provenance}-{task}-{index:04d}" if split == "Train" else f"{provenance}-{task}-val-{index:04d}"
+    tag = {"Train": "", "Validation": "val-", "Test": "test-"}[split]
+    record_id = f"{provenance}-{task}-{tag}{index:04d}"
     origin = ORIGINS[provenance][index % len(ORIGINS[provenance])]
     question = f"Question {index} ({provenance}) : quel traitement pour la patiente {index} ?"
     if task == "oeq":
@@ -65,9 +66,12 @@ def write_pools(
     root: Path,
     sizes: Mapping[str, Mapping[str, int]] = DEFAULT_SIZES,
     validation_sizes: Mapping[str, Mapping[str, int]] = DEFAULT_VALIDATION_SIZES,
+    test_sizes: Mapping[str, Mapping[str, int]] | None = None,
 ) -> Path:
-    """Write ``<root>/<Subset>/<Split>/<task>/<task>_<split>.json`` (Train, Validation) for each provenance and task."""
-    for split, split_sizes in (("Train", sizes), ("Validation", validation_sizes)):
+    """Write ``<root>/<Subset>/<Split>/<task>/<task>_<split>.json`` (Train, Validation, and Test when
+    ``test_sizes`` is given) for each provenance and task."""
+    splits = [("Train", sizes), ("Validation", validation_sizes)] + ([("Test", test_sizes)] if test_sizes else [])
+    for split, split_sizes in splits:
         for provenance, by_task in split_sizes.items():
             for task, count in by_task.items():
                 folder = root / SUBSETS[provenance] / split / task

@@ -1,0 +1,1 @@
+"""Study reports: models compared on the same questions, with their statistics."""

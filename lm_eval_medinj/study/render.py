@@ -1,0 +1,224 @@
+"""The report folder: ``report.md``, ``table1.csv``, ``report.json`` and PNG plots."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from lm_eval_medinj.study.published import PUBLISHED_TABLE1
+
+METRIC_NAMES = {
+    "em": "EM (mean of formats)",
+    "em_mcqu": "EM MCQU",
+    "em_mcq": "EM MCQ",
+    "hamming_mcq": "Hamming MCQ",
+}
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _ci(cell: dict[str, float], digits: int = 2) -> str:
+    return f"{cell['estimate']:.{digits}f} [{cell['low']:.{digits}f}, {cell['high']:.{digits}f}]"
+
+
+def _p(value: float) -> str:
+    return f"{value:.2g}" if value < 0.001 else f"{value:.3f}"
+
+
+def table1_rows(report: dict[str, Any]) -> list[dict[str, Any]]:
+    """One row per model, suite and metric (and judge metric): the CSV a user can diff."""
+    rows = []
+    for suite, content in report["suites"].items():
+        for model, metrics in content["table"].items():
+            for metric, cell in metrics.items():
+                rows.append({"model": model, "suite": suite, "mode": content["mode"], "metric": metric, **cell})
+    for model, metrics in (report.get("judge") or {}).get("table", {}).items():
+        for metric, cell in metrics.items():
+            if isinstance(cell, dict) and "estimate" in cell:
+                rows.append({"model": model, "suite": "judge", "mode": "judge", "metric": metric, **cell})
+    return rows
+
+
+def to_csv(report: dict[str, Any]) -> str:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, ["model", "suite", "mode", "metric", "estimate", "low", "high", "n"])
+    writer.writeheader()
+    for row in table1_rows(report):
+        writer.writerow({key: round(value, 6) if isinstance(value, float) else value for key, value in row.items()})
+    return buffer.getvalue()
+
+
+def _table1_md(report: dict[str, Any]) -> list[str]:
+    lines = ["## Table 1", ""]
+    confidence = int(100 * report["bootstrap"]["confidence"])
+    lines.append(
+        f"Scores in %, each with its {confidence}% bootstrap interval over questions "
+        f"({report['bootstrap']['resamples']} resamples, seed {report['bootstrap']['seed']}; clusters resampled "
+        "whole; EM is the unweighted mean of the MCQU and MCQ scores, as in the paper)."
+    )
+    for suite, content in report["suites"].items():
+        metrics = [m for m in METRIC_NAMES if m in next(iter(content["table"].values()))]
+        lines += ["", f"### {suite} ({content['mode']})", ""]
+        lines.append("| model | " + " | ".join(METRIC_NAMES[m] for m in metrics) + " | n |")
+        lines.append("|---|" + "---|" * (len(metrics) + 1))
+        for model, cells in content["table"].items():
+            n = cells["em"]["n"]
+            lines.append(f"| {model} | " + " | ".join(_ci(cells[m]) for m in metrics) + f" | {n} |")
+    judge = report.get("judge")
+    if judge:
+        lines += ["", "### Judge (open answers)", ""]
+        lines.append(
+            "| model | mean verdict | mean P(equivalent) | calibrated P | length-controlled P | answer words |"
+        )
+        lines.append("|---|---|---|---|---|---|")
+        for model, cells in judge["table"].items():
+            calibrated = _ci(cells["p_calibrated"], 3) if "p_calibrated" in cells else ""
+            controlled = cells.get("length_controlled")
+            lc = f"{controlled['mean_p']:.3f}" if isinstance(controlled, dict) and "mean_p" in controlled else ""
+            lines.append(
+                f"| {model} | {_ci(cells['verdict'], 3)} | {_ci(cells['p_equivalent'], 3)} | {calibrated} | {lc} "
+                f"| {_ci(cells['words'], 1)} |"
+            )
+    return lines
+
+
+def _published_md(report: dict[str, Any]) -> list[str]:
+    if not report["published"]:
+        return []
+    lines = ["", "## The paper's published Table 1 (published figures, not computed here)", ""]
+    lines += ["| model | EM (%) | judge (MedGemma-27B) |", "|---|---|---|"]
+    for label, (em, judge) in report["published"].items():
+        lines.append(f"| {label} | {em:.2f} | {judge:.2f} |")
+    known = ", ".join(PUBLISHED_TABLE1)
+    lines.append(f"\nShown for models labelled like the paper's rows ({known}).")
+    return lines
+
+
+def _comparisons_md(report: dict[str, Any]) -> list[str]:
+    lines = ["", "## Paired differences", ""]
+    lines.append(
+        f"EM difference a - b in points with its paired bootstrap interval; McNemar's exact test per format "
+        f"(only a / only b correct), p-values Holm-corrected over all {report['tests_corrected']} tests; "
+        "MDE: the difference McNemar's test detects with 80% power at this discordance (alpha 0.05)."
+    )
+    lines += ["", "| suite | a | b | EM a - b | format | only a | only b | p | p (Holm) | MDE |"]
+    lines.append("|---|---|---|---|---|---|---|---|---|---|")
+    for comparison in report["comparisons"]:
+        for fmt, test in comparison["mcnemar"].items():
+            mde = f"{test['mde_points']:.2f}" if test["mde_points"] is not None else "n/a"
+            lines.append(
+                f"| {comparison['suite']} | {comparison['a']} | {comparison['b']} | {_ci(comparison['difference'])} | "
+                f"{fmt} | {test['only_a']} | {test['only_b']} | {_p(test['p_value'])} | {_p(test['p_holm'])} | {mde} |"
+            )
+    judge = report.get("judge")
+    if judge:
+        lines += [
+            "",
+            "| judge | a | b | verdict a - b | only a | only b | p | p (Holm) |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
+        for entry in judge["comparisons"]:
+            test = entry["mcnemar"]
+            lines.append(
+                f"| mean verdict | {entry['a']} | {entry['b']} | {_ci(entry['difference'], 3)} | {test['only_a']} | "
+                f"{test['only_b']} | {_p(test['p_value'])} | {_p(test['p_holm'])} |"
+            )
+    return lines
+
+
+def _breakdown_md(report: dict[str, Any]) -> list[str]:
+    lines = ["", "## Breakdown by provenance and origin", ""]
+    lines.append(f"EM in % per group of questions; difference from the baseline ({report['baseline']}) in points.")
+    for suite, content in report["suites"].items():
+        for field_name, groups in content["breakdown"].items():
+            lines += ["", f"### {suite} by {field_name}", "", "| " + field_name + " | model | EM | a - baseline | n |"]
+            lines.append("|---|---|---|---|---|")
+            for value, table in groups.items():
+                for model, cells in table.items():
+                    diff = _ci(cells["difference_from_baseline"]) if "difference_from_baseline" in cells else ""
+                    lines.append(
+                        f"| {value or '(none)'} | {model} | {_ci(cells['em'])} | {diff} | {cells['em']['n']} |"
+                    )
+    return lines
+
+
+def to_markdown(report: dict[str, Any], plots: list[str]) -> str:
+    lines = ["# MedInjection-FR study report", ""]
+    lines.append("Models: " + ", ".join(f"{label} (`{m['folder']}`)" for label, m in report["models"].items()))
+    lines.append(f"\nBaseline: {report['baseline']}.")
+    if report["mismatches"]:
+        lines += ["", "**Compared despite these mismatches (--allow-mismatch); only shared questions are scored:**", ""]
+        lines += [f"- {problem}" for problem in report["mismatches"]]
+    lines += [""] + _table1_md(report) + _published_md(report) + _comparisons_md(report) + _breakdown_md(report)
+    if plots:
+        lines += ["", "## Plots", ""] + [f"![{name}]({name})" for name in plots]
+    return "\n".join(lines) + "\n"
+
+
+def plot_forest(report: dict[str, Any], path: Path) -> None:
+    """Each model's EM difference from the baseline with its interval, per suite."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = [c for c in report["comparisons"] if c["b"] == report["baseline"]]
+    fig, ax = plt.subplots(figsize=(6, 0.5 * len(rows) + 1.5))
+    for y, comparison in enumerate(rows):
+        cell = comparison["difference"]
+        ax.plot([cell["low"], cell["high"]], [y, y], color="C0")
+        ax.plot(cell["estimate"], y, "o", color="C0")
+    ax.axvline(0, color="k", lw=1, ls="--")
+    ax.set_yticks(range(len(rows)), [f"{c['a']} ({c['suite']})" for c in rows])
+    ax.set(xlabel=f"EM difference from {report['baseline']} (points)", title="Paired differences, 95% bootstrap")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def plot_judge_length(report: dict[str, Any], path: Path) -> None:
+    """Mean judge verdict against mean answer length, one point per model."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5, 4))
+    for model, cells in report["judge"]["table"].items():
+        verdict, words = cells["verdict"], cells["words"]
+        ax.errorbar(
+            words["estimate"],
+            verdict["estimate"],
+            yerr=[[verdict["estimate"] - verdict["low"]], [verdict["high"] - verdict["estimate"]]],
+            xerr=[[words["estimate"] - words["low"]], [words["high"] - words["estimate"]]],
+            fmt="o",
+        )
+        ax.annotate(model, (words["estimate"], verdict["estimate"]), textcoords="offset points", xytext=(4, 4))
+    ax.set(xlabel="mean answer length (words)", ylabel="mean judge verdict", title="Judge score against verbosity")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def write_report(report: dict[str, Any], out: Path) -> list[Path]:
+    """Write the report folder; returns the files written."""
+    out.mkdir(parents=True, exist_ok=True)
+    plots = []
+    if report["comparisons"]:
+        plot_forest(report, out / "forest.png")
+        plots.append("forest.png")
+    if report.get("judge"):
+        plot_judge_length(report, out / "judge_vs_length.png")
+        plots.append("judge_vs_length.png")
+    _write_atomic(out / "report.json", json.dumps(report, indent=2, ensure_ascii=False))
+    _write_atomic(out / "table1.csv", to_csv(report))
+    _write_atomic(out / "report.md", to_markdown(report, plots))
+    return [out / name for name in ("report.md", "table1.csv", "report.json", *plots)]

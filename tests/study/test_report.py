@@ -1,0 +1,74 @@
+"""``build_report`` on runs built in memory: what is refused, what clusters change, the Holm family."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from lm_eval_medinj.study.report import ReportOptions, build_report, check_comparable
+from lm_eval_medinj.study.runs import Item, Run, StudyError
+
+SETTINGS = {"chat_template_sha": "abc", "system_instruction_sha": None, "fewshot_as_multiturn": True}
+
+
+def _items(correct: list[int], clustered: bool = False, fmt: str = "mcqu") -> list[Item]:
+    return [
+        Item(
+            task=f"medinj_{fmt}_all_gen", id=f"q{i}", format=fmt, cluster=f"case{i // 5}" if clustered else f"q{i}",
+            provenance="native" if i % 2 else "translated", origin="MedQA", em=float(c),
+            hamming=float(c) if fmt == "mcq" else None, protocol="paper", prompt_source="conversation",
+        )  # fmt: skip
+        for i, c in enumerate(correct)
+    ]
+
+
+def _run(label: str, correct: list[int], clustered: bool = False, **settings: object) -> Run:
+    items = _items(correct, clustered) + _items(correct[::-1], clustered, "mcq")
+    run_settings = {**SETTINGS, "n_shot": {"medinj_mcqu_all_gen": 0, "medinj_mcq_all_gen": 0}, **settings}
+    return Run(label, Path(label), {"medinj_mcq_gen": items}, settings=run_settings)
+
+
+BASE = [1, 0] * 10
+BETTER = [1] * 16 + [0] * 4
+
+
+def test_a_different_chat_template_or_few_shot_is_refused_naming_model_and_setting() -> None:
+    options = ReportOptions(baseline="base", n_resamples=100)
+    template = [_run("base", BASE), _run("NAT", BETTER, chat_template_sha="def")]
+    with pytest.raises(StudyError, match=r"different chat_template_sha: \{'base': 'abc', 'NAT': 'def'\}"):
+        check_comparable(template, options)
+    shots = [_run("base", BASE), _run("NAT", BETTER, n_shot={"medinj_mcqu_all_gen": 5, "medinj_mcq_all_gen": 5})]
+    with pytest.raises(StudyError, match="different n_shot"):
+        check_comparable(shots, options)
+    _, problems = check_comparable(shots, ReportOptions(baseline="base", allow_mismatch=True))
+    assert problems and "n_shot" in problems[0]
+
+
+def test_unknown_baseline_and_pairs_are_refused() -> None:
+    runs = [_run("base", BASE), _run("NAT", BETTER)]
+    with pytest.raises(StudyError, match="--baseline 'ALL' is not one of the models: base, NAT"):
+        check_comparable(runs, ReportOptions(baseline="ALL"))
+    with pytest.raises(StudyError, match="--compare NAT:SYN"):
+        check_comparable(runs, ReportOptions(baseline="base", pairs=(("NAT", "SYN"),)))
+
+
+def test_clusters_widen_the_table1_interval() -> None:
+    options = ReportOptions(baseline="base", n_resamples=2000)
+    wide, narrow = (
+        build_report([_run("base", [1] * 10 + [0] * 10, clustered), _run("NAT", BETTER, clustered)], options)
+        for clustered in (True, False)
+    )
+    width = [r["suites"]["medinj_mcq_gen"]["table"]["base"]["em_mcqu"] for r in (wide, narrow)]
+    assert [cell["estimate"] for cell in width] == [50.0, 50.0]
+    assert width[0]["high"] - width[0]["low"] > 1.5 * (width[1]["high"] - width[1]["low"])
+
+
+def test_every_mcnemar_test_is_in_one_holm_family() -> None:
+    runs = [_run("base", BASE), _run("NAT", BETTER), _run("ALL", BETTER)]
+    report = build_report(runs, ReportOptions(baseline="base", pairs=(("NAT", "ALL"),), n_resamples=200))
+    tests = [test for comparison in report["comparisons"] for test in comparison["mcnemar"].values()]
+    assert report["tests_corrected"] == len(tests) == 3 * 2
+    assert all(test["p_value"] <= test["p_holm"] <= 1 for test in tests)
+    assert min(t["p_holm"] for t in tests) == pytest.approx(min(t["p_value"] for t in tests) * len(tests))
+    assert report["published"] == {"base": (34.53, 0.36), "NAT": (40.59, 0.24), "ALL": (40.97, 0.25)}
