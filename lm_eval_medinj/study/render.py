@@ -171,6 +171,7 @@ def plot_forest(report: dict[str, Any], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     rows = [c for c in report["comparisons"] if c["b"] == report["baseline"]]
+    confidence = round(100 * report["bootstrap"]["confidence"])
     fig, ax = plt.subplots(figsize=(6, 0.5 * len(rows) + 1.5))
     for y, comparison in enumerate(rows):
         cell = comparison["difference"]
@@ -178,7 +179,9 @@ def plot_forest(report: dict[str, Any], path: Path) -> None:
         ax.plot(cell["estimate"], y, "o", color="C0")
     ax.axvline(0, color="k", lw=1, ls="--")
     ax.set_yticks(range(len(rows)), [f"{c['a']} ({c['suite']})" for c in rows])
-    ax.set(xlabel=f"EM difference from {report['baseline']} (points)", title="Paired differences, 95% bootstrap")
+    ax.set(
+        xlabel=f"EM difference from {report['baseline']} (points)", title=f"Paired differences, {confidence}% bootstrap"
+    )
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
