@@ -7,6 +7,7 @@
 (with ``--data``, their 0/1 labels become the lowest/highest human rating).
 Writes ``report.md``, ``metrics.json``, ``calibration_<judge>.json`` and PNG plots into ``--out``.
 The judges read the paper's prompt unless ``--prompt`` names another (``v1`` or a file).
+A data or usage error is one line, exit status 2 (``--debug`` or ``MEDINJ_DEBUG=1``: the traceback).
 """
 
 from __future__ import annotations
@@ -14,11 +15,13 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
+from lm_eval_medinj.errors import run_cli
 from lm_eval_medinj.judge.backends import make_backend
 from lm_eval_medinj.judge.cache import JudgementCache
 from lm_eval_medinj.judge.cli_args import add_judge_args, backend_options
@@ -30,7 +33,7 @@ from lm_eval_medinj.judge.sanity import mcq_sanity_items
 from lm_eval_medinj.judge.stats import binarise
 
 
-def main() -> None:
+def meta_eval(argv: Sequence[str]) -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -48,7 +51,7 @@ def main() -> None:
     parser.add_argument("--n-boot", type=int, default=2000)
     parser.add_argument("--seed", type=int, default=0)
     add_judge_args(parser)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if not args.data and not args.sanity_from:
         parser.error("give --data, --sanity-from, or both")
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
@@ -85,6 +88,10 @@ def main() -> None:
     )
     print(report.read_text(encoding="utf-8"))
     print(f"\nwritten: {report}, {args.out / 'metrics.json'}")
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    run_cli(meta_eval, argv)
 
 
 if __name__ == "__main__":

@@ -5,8 +5,10 @@
 Inputs: lm-eval ``--log_samples`` files (or folders holding them) or a plain JSONL of
 question / reference (or messages) / candidate. Writes ``judge_<judge>_<task>_<date>.jsonl`` and
 ``judge_results_<judge>_<task>_<date>.json`` beside each input. Results are cached; a re-run
-only scores what is missing. The prompt is the paper's (``--prompt paper``, the default; ``--prompt v1``
-for this package's French one).
+only scores what is missing; several runs may share one cache (each item is scored by one of them
+and stored once). The prompt is the paper's (``--prompt paper``, the default; ``--prompt v1``
+for this package's French one). A data or usage error is one line, exit status 2 (``--debug`` or
+``MEDINJ_DEBUG=1``: the traceback).
 """
 
 from __future__ import annotations
@@ -14,17 +16,20 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 
+from lm_eval_medinj.errors import run_cli
 from lm_eval_medinj.judge.backends import DEFAULT_JUDGE, make_backend
 from lm_eval_medinj.judge.cache import JudgementCache
 from lm_eval_medinj.judge.calibration import Calibration
 from lm_eval_medinj.judge.cli_args import add_judge_args, backend_options
+from lm_eval_medinj.judge.items import read_items
 from lm_eval_medinj.judge.prompt import load_prompt
 from lm_eval_medinj.judge.scoring import find_samples, score_file
 
 
-def main() -> None:
+def score(argv: Sequence[str]) -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -34,11 +39,13 @@ def main() -> None:
     parser.add_argument("--calibration", type=Path, help="calibration JSON written by meta_eval.py")
     parser.add_argument("--output-dir", type=Path, help="write outputs here instead of beside each input")
     add_judge_args(parser)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
 
     prompt = load_prompt(args.prompt)
     files = find_samples(args.inputs, args.pattern)
+    for path in files:  # a malformed input stops the run before the judge is loaded
+        read_items(path)
     backend = make_backend(args.judge, backend_options(args))
     calibration = Calibration.load(args.calibration) if args.calibration else None
     if calibration is not None:
@@ -59,6 +66,10 @@ def main() -> None:
             print(json.dumps(aggregate, ensure_ascii=False))
     finally:
         cache.close()
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    run_cli(score, argv)
 
 
 if __name__ == "__main__":

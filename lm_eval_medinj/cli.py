@@ -4,48 +4,14 @@
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from lm_eval_medinj.errors import InputError, run_cli
+from lm_eval_medinj.eval_cli import lm_eval_argv, run_lm_eval  # noqa: F401 (lm_eval_argv: part of this API)
 from lm_eval_medinj.paths import tasks_path
-
-_LM_EVAL_SUBCOMMANDS = {"run", "ls", "validate"}
-# Modules whose import registers this package's lm-eval model backends, when present.
-MODEL_MODULES = ("lm_eval_medinj.models",)
-
-
-def register_models() -> None:
-    """Import the modules that register ``medinj-*`` models with lm-eval's registry."""
-    for name in MODEL_MODULES:
-        if importlib.util.find_spec(name) is not None:
-            importlib.import_module(name)
-
-
-def lm_eval_argv(args: Sequence[str]) -> list[str]:
-    """lm-eval arguments with this package's task folder added to ``--include_path``."""
-    argv = list(args)
-    if not argv or argv[0] not in _LM_EVAL_SUBCOMMANDS:
-        argv.insert(0, "run")
-    if any(arg == "--include_path" or arg.startswith("--include_path=") for arg in argv):
-        raise SystemExit(
-            "medinj eval: lm-eval 0.4.13 accepts a single --include_path, which medinj eval sets to "
-            f"{tasks_path()}. To add your own tasks, run plain lm_eval with --include_path on a folder "
-            "that holds both (e.g. a copy of that folder beside yours)."
-        )
-    include = str(tasks_path())
-    return [*argv, "--include_path", include]
-
-
-def run_lm_eval(args: Sequence[str]) -> None:
-    """Run lm-eval's own CLI in this process, with tasks and models registered."""
-    from lm_eval.__main__ import cli_evaluate
-
-    register_models()
-    sys.argv = ["lm-eval", *lm_eval_argv(args)]
-    cli_evaluate()
 
 
 def print_breakdown(output_path: Path, fields: Sequence[str], json_path: Path | None) -> None:
@@ -55,7 +21,7 @@ def print_breakdown(output_path: Path, fields: Sequence[str], json_path: Path | 
     try:
         tables = breakdown_folder(output_path, fields)
     except BreakdownError as error:
-        raise SystemExit(f"medinj breakdown: {error}") from None
+        raise InputError(str(error)) from error
     print(to_markdown(tables))
     if json_path is not None:
         tmp = json_path.with_name(json_path.name + ".tmp")
@@ -88,12 +54,19 @@ def write_study_report(args: argparse.Namespace) -> None:
         options = ReportOptions(args.baseline, tuple(pairs), args.allow_mismatch, args.bootstrap, args.seed)
         written = write_report(build_report(runs, options), args.out)
     except StudyError as error:
-        raise SystemExit(f"medinj report: {error}") from None
+        raise InputError(str(error)) from error
     print("\n".join(str(path) for path in written))
 
 
 def main(argv: Sequence[str] | None = None) -> None:
+    """``medinj``: a data or usage error is one line, exit status 2 (``--debug`` or ``MEDINJ_DEBUG=1``:
+    the traceback)."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    command = argv[0] if argv and not argv[0].startswith("-") else None
+    run_cli(_main, argv, prog=f"medinj {command}" if command else "medinj")
+
+
+def _main(argv: list[str]) -> None:
     if argv and argv[0] == "eval":
         run_lm_eval(argv[1:])
         return

@@ -53,7 +53,7 @@ def demo_arguments(output_path: str, limit: int | None, batch_size: str) -> list
 
 def run_demo(output_path: str = "out/demo", limit: int | None = None, batch_size: str = "8") -> None:
     """Evaluate SmolLM2 on the demo set and print lm-eval's table."""
-    from lm_eval_medinj.cli import run_lm_eval
+    from lm_eval_medinj.eval_cli import run_lm_eval
 
     arguments = demo_arguments(output_path, limit, batch_size)
     print("medinj demo runs: medinj eval " + shlex.join(arguments), flush=True)

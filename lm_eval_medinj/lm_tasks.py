@@ -1,9 +1,10 @@
 """lm-eval hooks referenced by the YAML tasks (``!function lm_eval_medinj.lm_tasks.*``).
 
 Each task's ``dataset_kwargs`` names the benchmark, the task type and the provenances; the
-user's ``--metadata`` adds ``data_dir``, ``skip_invalid``, ``protocol`` and ``prompt``. lm-eval
-passes both to :func:`load_dataset`, which writes the protocol and the prompt source into every
-document, so the task class, the scoring hooks and the logged samples all read them there.
+user's ``--metadata`` adds ``data_dir``, ``skip_invalid``, ``protocol`` and ``prompt`` (schema:
+:mod:`lm_eval_medinj.metadata`). lm-eval passes both to :func:`load_dataset`, which writes the
+protocol and the prompt source into every document, so the task class, the scoring hooks and
+the logged samples all read them there.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import datasets
 from lm_eval_medinj.answers import candidate_answers, parse_answer
 from lm_eval_medinj.authors_protocol import parse_authors_answer
 from lm_eval_medinj.chat import plain_text
+from lm_eval_medinj.metadata import check_metadata
 from lm_eval_medinj.metrics import exact_match, hamming_score
 from lm_eval_medinj.prompts import render_prompt, render_target
 from lm_eval_medinj.records import MedRecord, Provenance, TaskType
@@ -53,7 +55,14 @@ def load_dataset(
     prompt: str | None = None,
     **_metadata: Any,
 ) -> datasets.DatasetDict:
-    """The test and validation documents of one task, from the Hub or ``data_dir``."""
+    """The test and validation documents of one task, from the Hub or ``data_dir``.
+
+    ``_metadata`` is the rest of the task's metadata (lm-eval passes it all): a misspelt key of
+    this package stops here, naming the known ones (:mod:`lm_eval_medinj.metadata`).
+    """
+    check_metadata(
+        {"data_dir": data_dir, "skip_invalid": skip_invalid, "protocol": protocol, "prompt": prompt, **_metadata}
+    )
     protocol = _choice("protocol", protocol, PROTOCOLS)
     prompt = _choice("prompt", prompt, PROMPT_SOURCES)
     root = resolve_data_dir(data_dir)

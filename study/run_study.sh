@@ -55,7 +55,7 @@ log() { printf '\n=== [%s] %s\n' "$(date '+%F %T')" "$*"; }
 # ---- 1. the seven mixtures: manifests only, no model --------------------------------------
 mixtures() {
   log "mixtures: ${CONFIG_LIST[*]}"
-  "$PYTHON" train/sft.py --config "${CONFIG_LIST[@]}" --dry-run --settings "${SETTINGS_LIST[@]}" \
+  "$PYTHON" train/sft.py --mixtures "${CONFIG_LIST[@]}" --dry-run --settings "${SETTINGS_LIST[@]}" \
     --output_dir "$RUNS" "${DATA_ARGS[@]}"
 }
 
@@ -63,7 +63,7 @@ mixtures() {
 train() {
   local configs=("$@")
   [ ${#configs[@]} -gt 0 ] || configs=("${CONFIG_LIST[@]}")
-  local args=(train/sft.py --config "${configs[@]}" --settings "${SETTINGS_LIST[@]}"
+  local args=(train/sft.py --mixtures "${configs[@]}" --settings "${SETTINGS_LIST[@]}"
     --model_name_or_path "$BASE" --output_dir "$RUNS" --merge --skip_finished "${DATA_ARGS[@]}")
   if [ "$GPUS" -ge 1 ]; then
     # effective batch = per-device batch x accumulation x processes: 12 x 16 x 1 = 12 x 8 x 2 = 192

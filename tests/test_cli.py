@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
+import re
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -10,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from lm_eval_medinj.cli import lm_eval_argv, main
+from lm_eval_medinj.cli import main
+from lm_eval_medinj.eval_cli import lm_eval_argv
 from lm_eval_medinj.paths import tasks_path
 
 BIN = Path(sys.executable).parent
@@ -67,3 +71,48 @@ def test_wheel_ships_the_task_yaml(tmp_path: Path) -> None:
         cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(target)}, capture_output=True, text=True, check=True,
     ).stdout.strip()
     assert Path(printed) == target / "lm_eval_medinj" / "tasks"
+
+
+@pytest.mark.parametrize(
+    ("command", "message"),
+    [
+        (["breakdown", "{missing}"], r"no samples_\*\.jsonl below {missing}"),
+        (["report", "--model", "{missing}", "--baseline", "x", "--out", "{out}"], "{missing} is not a folder"),
+    ],
+)
+def test_report_and_breakdown_on_a_missing_folder_print_one_line(
+    command: list[str], message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    if command[0] == "report":
+        pytest.importorskip("scipy")
+    missing = tmp_path / "missing"
+    argv = [arg.format(missing=missing, out=tmp_path / "out") for arg in command]
+    with pytest.raises(SystemExit) as stopped:
+        main(argv)
+    assert stopped.value.code == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith(f"medinj {command[0]}: error: ")
+    assert re.search(message.format(missing=re.escape(str(missing))), line), line
+    with pytest.raises(ValueError, match=message.format(missing=re.escape(str(missing)))):  # with its traceback
+        main([*argv, "--debug"])
+
+
+def test_eval_prints_a_duplicate_record_id_as_one_line(
+    tiny_model_dir: Path, demo_data_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    monkeypatch.setattr(sys, "argv", list(sys.argv))  # medinj eval sets it for lm-eval
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    data = tmp_path / "data"
+    shutil.copytree(demo_data_dir, data)
+    path = data / "Native" / "Test" / "mcq" / "mcq_test.json"
+    records = json.loads(path.read_text(encoding="utf-8"))
+    path.write_text(json.dumps([*records, records[0]], ensure_ascii=False), encoding="utf-8")
+    with pytest.raises(SystemExit) as stopped:
+        main(["eval", "--model", "hf", "--model_args", f"pretrained={tiny_model_dir}", "--device", "cpu",
+              "--tasks", "medinj_mcq_native", "--metadata", json.dumps({"data_dir": str(data)}),
+              "--limit", "1"])  # fmt: skip
+    assert stopped.value.code == 2
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert last.startswith("medinj eval: error: ") and str(path) in last and records[0]["id"] in last
+    assert "duplicate id" in last

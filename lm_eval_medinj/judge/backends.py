@@ -19,6 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from lm_eval_medinj.errors import UsageError
 from lm_eval_medinj.judge.items import JudgeItem
 from lm_eval_medinj.judge.prompt import JudgePrompt
 
@@ -290,7 +291,7 @@ def make_backend(spec: str, options: BackendOptions = BackendOptions()) -> Judge
         return VLLMJudge(rest, **options.vllm_kwargs)
     model, at, url = rest.rpartition("@")
     if not at or not model:
-        raise ValueError(f"judge spec {spec!r}: expected openai:MODEL@BASE_URL (e.g. .../v1)")
+        raise UsageError(f"judge spec {spec!r}: expected openai:MODEL@BASE_URL (e.g. .../v1)")
     return OpenAIJudge(
         model,
         url,

@@ -9,6 +9,8 @@ from typing import Any
 
 import numpy as np
 
+from lm_eval_medinj.errors import InputError
+
 EPS = 1e-6
 
 
@@ -53,7 +55,7 @@ class Calibration:
     def check(self, judge: str, prompt: str) -> None:
         """Refuse a calibration fitted for another judge or prompt version."""
         if (self.judge, self.prompt) != (judge, prompt):
-            raise ValueError(
+            raise InputError(
                 f"calibration was fitted for judge {self.judge!r} with prompt {self.prompt!r}, "
                 f"not {judge!r} with {prompt!r}"
             )
@@ -100,7 +102,7 @@ def fit_calibration(
 ) -> Calibration:
     """Fit on all items; report Brier and ECE raw, in-sample and ``folds``-fold cross-validated."""
     if len(set(labels.tolist())) < 2:
-        raise ValueError("calibration needs both equivalent and non-equivalent human labels")
+        raise InputError("calibration needs both equivalent and non-equivalent human labels")
     params = _fit_params(p, labels, method)
     fitted = Calibration(judge, prompt, method, params, len(p), length_coef)
     cross = np.empty_like(p)

@@ -6,7 +6,8 @@
 Keys: ``judge_url`` (turns the judge on), ``judge_model`` (served name, default MedGemma),
 ``judge_prompt`` (paper), ``judge_api`` (chat / completions), ``judge_top_logprobs`` (20),
 ``judge_tokenizer`` (completions only), ``judge_concurrency`` (8), ``judge_cache`` (SQLite file;
-default in memory), ``judge_calibration`` (a meta_eval.py calibration JSON).
+default in memory), ``judge_calibration`` (a meta_eval.py calibration JSON); the schema of every
+key, and the error on a misspelt one, are :mod:`lm_eval_medinj.metadata`'s.
 
 A task wires it as ``OEQTask`` does with BERTScore: :meth:`HarnessJudge.sample_fields` in
 ``process_results`` keeps each (question, reference, answer), the question and reference read as
@@ -29,6 +30,7 @@ from lm_eval_medinj.judge.calibration import Calibration
 from lm_eval_medinj.judge.items import JudgeItem, question_and_reference
 from lm_eval_medinj.judge.prompt import DEFAULT_PROMPT, load_prompt
 from lm_eval_medinj.judge.scoring import score_items
+from lm_eval_medinj.metadata import family_values
 
 Triple = tuple[str, str, str]
 
@@ -37,6 +39,7 @@ class HarnessJudge:
     """A served judge bound to one task's ``--metadata``."""
 
     def __init__(self, metadata: Mapping[str, Any]):
+        metadata = family_values(metadata, "judge")  # a misspelt key stops here (lm_eval_medinj.metadata)
         self.prompt = load_prompt(str(metadata.get("judge_prompt", DEFAULT_PROMPT)))
         self.backend = OpenAIJudge(
             str(metadata.get("judge_model", DEFAULT_JUDGE.removeprefix("hf:"))),
@@ -58,8 +61,8 @@ class HarnessJudge:
 
     @classmethod
     def from_metadata(cls, metadata: Mapping[str, Any]) -> HarnessJudge | None:
-        """The judge when ``judge_url`` is set, else ``None``."""
-        return cls(metadata) if metadata.get("judge_url") else None
+        """The judge when ``judge_url`` is set, else ``None``; a misspelt key raises either way."""
+        return cls(metadata) if family_values(metadata, "judge").get("judge_url") else None
 
     @property
     def metrics(self) -> tuple[str, ...]:

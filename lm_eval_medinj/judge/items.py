@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from lm_eval_medinj.errors import InputError
+
 RATING_COLUMNS = ("rating", "human", "human_rating", "label", "score")
 
 
@@ -41,9 +43,12 @@ def _jsonl(path: Path) -> list[dict[str, Any]]:
     rows = []
     for line_no, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
         if line.strip():
-            row = json.loads(line)
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as error:
+                raise InputError(f"{path}:{line_no}: invalid JSON ({error.msg})") from None
             if not isinstance(row, dict):
-                raise ValueError(f"{path}:{line_no}: expected a JSON object")
+                raise InputError(f"{path}:{line_no}: expected a JSON object")
             rows.append(row)
     return rows
 
@@ -62,7 +67,7 @@ def first_turn(messages: Any, role: str, where: str) -> str | None:
     if messages is None:
         return None
     if not isinstance(messages, list) or not all(isinstance(turn, dict) for turn in messages):
-        raise ValueError(f"{where}, field 'messages': expected a list of {{role, content}} turns")
+        raise InputError(f"{where}, field 'messages': expected a list of {{role, content}} turns")
     for turn in messages:
         if turn.get("role") == role:
             return str(turn.get("content") or "")
@@ -82,9 +87,9 @@ def question_and_reference(fields: dict[str, Any], where: str, target: Any = Non
     if reference is None:
         reference = str(fields.get("reference") or target or "")
     if not question.strip():
-        raise ValueError(f"{where}: no question (field 'question', or a user turn in field 'messages')")
+        raise InputError(f"{where}: no question (field 'question', or a user turn in field 'messages')")
     if not reference.strip():
-        raise ValueError(f"{where}: no reference (field 'reference', or an assistant turn in field 'messages')")
+        raise InputError(f"{where}: no reference (field 'reference', or an assistant turn in field 'messages')")
     return question, reference
 
 
@@ -116,7 +121,7 @@ def read_labelled(path: Path) -> list[LabelledItem]:
         where = f"{path}#{i}"
         column = next((c for c in RATING_COLUMNS if row.get(c) not in (None, "")), None)
         if column is None:
-            raise ValueError(f"{where}: no rating column (one of {', '.join(RATING_COLUMNS)})")
+            raise InputError(f"{where}: no rating column (one of {', '.join(RATING_COLUMNS)})")
         labelled.append(LabelledItem(item_from_row(row, where), float(row[column])))
     return labelled
 

@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from lm_eval_medinj.errors import InputError
 from lm_eval_medinj.judge.backends import JudgeBackend
 from lm_eval_medinj.judge.cache import JudgementCache
 from lm_eval_medinj.judge.calibration import Calibration, fit_calibration
@@ -122,7 +123,7 @@ def meta_evaluate(
     ratings = np.array([x.rating for x in labelled], dtype=float)
     labels = binarise(ratings, settings.threshold)
     if len(set(labels.tolist())) < 2:
-        raise ValueError("the binarised human ratings are all the same; set --threshold")
+        raise InputError("the binarised human ratings are all the same; set --threshold")
     reports = [evaluate_judge(labelled, b, prompt, cache, out_dir, settings) for b in backends]
     pairs = [
         compare_judges(a.judge, b.judge, ratings, a.p, b.p, settings.n_boot, settings.seed)

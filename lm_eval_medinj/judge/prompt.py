@@ -6,6 +6,8 @@ import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
+from lm_eval_medinj.errors import InputError
+
 PROMPTS_DIR = Path(__file__).resolve().parent / "prompts"
 DEFAULT_PROMPT = "paper"  # the authors' prompt (prompts/paper.txt); "v1" is our French one
 
@@ -74,11 +76,11 @@ def parse_prompt(text: str, name: str) -> JudgePrompt:
         elif current is not None:
             sections[current].append(line)
     if len(verdicts) != 2 or verdicts[0] == verdicts[1]:
-        raise ValueError(f"prompt {name!r}: '@verdicts' needs two different words, got {verdicts}")
+        raise InputError(f"prompt {name!r}: '@verdicts' needs two different words, got {verdicts}")
     user = "\n".join(sections.get("user", [])).strip()
     for field in ("{question}", "{reference}", "{candidate}"):
         if field not in user:
-            raise ValueError(f"prompt {name!r}: the @user part lacks {field}")
+            raise InputError(f"prompt {name!r}: the @user part lacks {field}")
     digest = hashlib.sha256(text.encode("utf-8")).hexdigest()[:8]
     return JudgePrompt(
         name, "\n".join(sections.get("system", [])).strip(), user, verdicts[0], verdicts[1], digest

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -36,25 +37,44 @@ def score_items(
     cache: JudgementCache,
     batch_size: int = 8,
     progress: bool = True,
+    poll_s: float = 0.5,
 ) -> ScoreRun:
-    """Score what the cache lacks, one committed batch at a time; duplicates are scored once."""
+    """Score what the cache lacks, one committed batch at a time; duplicates are scored once.
+
+    Each batch is claimed in the cache first, so processes sharing the cache never score the same key
+    twice: keys another process is scoring are waited for (polled every ``poll_s`` seconds) and read
+    from the cache once it has stored them."""
     keys = [item.key(backend.judge_id, prompt.prompt_id) for item in items]
     known = cache.get_many(keys)
-    missing: dict[str, JudgeItem] = {}
+    todo: dict[str, JudgeItem] = {}
     for key, item in zip(keys, items, strict=True):
         if key not in known:
-            missing.setdefault(key, item)
-    cached = len(known)
-    todo = list(missing.items())
+            todo.setdefault(key, item)
+    scored = 0
     with tqdm(total=len(todo), desc=f"judge {backend.judge_id}", unit="item", disable=not progress) as bar:
-        for start in range(0, len(todo), batch_size):
-            batch = todo[start : start + batch_size]
-            probabilities = backend.p_equivalent([item for _, item in batch], prompt)
-            rows = [(key, float(p)) for (key, _), p in zip(batch, probabilities, strict=True)]
-            cache.put_many(backend.judge_id, prompt.prompt_id, rows)
-            known.update(rows)
-            bar.update(len(batch))
-    return ScoreRun(np.array([known[key] for key in keys], dtype=float), cached, len(todo))
+        while todo:
+            mine, stored = cache.claim(list(todo), batch_size)
+            for key in stored.keys() & todo.keys():
+                del todo[key]
+            known.update(stored)
+            bar.update(len(stored))
+            if not mine:
+                if todo:  # all left are being scored by other processes
+                    time.sleep(poll_s)
+                continue
+            try:
+                probabilities = backend.p_equivalent([todo[key] for key in mine], prompt)
+            except BaseException:
+                cache.release(mine)
+                raise
+            rows = [(key, float(p)) for key, p in zip(mine, probabilities, strict=True)]
+            known.update(cache.store(backend.judge_id, prompt.prompt_id, rows))
+            for key in mine:
+                del todo[key]
+            scored += len(mine)
+            bar.update(len(mine))
+    unique = len(set(keys))
+    return ScoreRun(np.array([known[key] for key in keys], dtype=float), unique - scored, scored)
 
 
 def slug(judge_id: str) -> str:

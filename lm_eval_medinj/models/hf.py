@@ -18,7 +18,9 @@ from transformers import LogitsProcessorList
 from lm_eval_medinj.authors_protocol import TOKEN_MASK, allowed_token_ids, is_token_mask
 from lm_eval_medinj.constraints import CONSTRAINT_KEY
 from lm_eval_medinj.models.cache_api import output_cache, with_cache
+from lm_eval_medinj.models.constrained import EnforcesConstraints
 from lm_eval_medinj.models.guided import AllowedTokensProcessor, AutomatonCache, ConstrainedLogitsProcessor
+from lm_eval_medinj.models.internals import require_members
 from lm_eval_medinj.models.merged_decoding import (
     PrefilledBatch,
     decoding_groups,
@@ -45,8 +47,19 @@ LoglikelihoodRequest = tuple[tuple[str, str] | None, list[int], list[int]]
 GenerationRow = tuple[dict[str, Any], list[int]]
 
 
-class MedinjHFLM(HFLM):
+# HFLM members overridden or called below (lm_eval_medinj/lm_eval_hook.py: checked on lm-eval 0.4.13).
+require_members(
+    HFLM,
+    ("_loglikelihood_tokens", "generate_until", "_model_generate", "_model_call", "tok_encode", "tok_decode",
+     "eot_token_id", "apply_chat_template"),
+    "medinj-hf",
+)  # fmt: skip
+
+
+class MedinjHFLM(EnforcesConstraints, HFLM):
     """HF backend that enforces per-request answer constraints and scores shared prefixes once.
+
+    It declares so by serving ``_gen`` tasks' requests (:class:`EnforcesConstraints`).
 
     Accepts every argument of lm-eval's ``hf`` model, plus:
 
@@ -63,7 +76,6 @@ class MedinjHFLM(HFLM):
     generation and shared-prefix scoring run one document at a time.
     """
 
-    ENFORCES_MEDINJ_CONSTRAINTS = True
     DECODE_CACHE_TOKENS = 65_536
 
     def __init__(

@@ -33,6 +33,8 @@ from typing import Any
 
 from lm_eval_medinj.authors_protocol import TOKEN_MASK, allowed_token_ids, is_token_mask
 from lm_eval_medinj.constraints import CONSTRAINT_KEY, Constraint
+from lm_eval_medinj.models.constrained import EnforcesConstraints
+from lm_eval_medinj.models.internals import require_members
 
 # Distributions that install the ``vllm`` module under another name, and the local version
 # label vLLM itself gives them ("0.32.0+cpu": its platform detection looks for "cpu").
@@ -110,11 +112,15 @@ ensure_vllm_metadata()
 
 from lm_eval.models.vllm_causallms import VLLM  # noqa: E402  (needs the metadata alias)
 
+# VLLM members overridden or called below (lm_eval_medinj/lm_eval_hook.py: checked on lm-eval 0.4.13).
+require_members(VLLM, ("modify_gen_kwargs", "generate_until", "_model_generate", "tok_encode"), "medinj-vllm")
 
-class MedinjVLLM(VLLM):
-    """vLLM backend that enforces per-request answer constraints; accepts every ``vllm`` argument."""
 
-    ENFORCES_MEDINJ_CONSTRAINTS = True
+class MedinjVLLM(EnforcesConstraints, VLLM):
+    """vLLM backend that enforces per-request answer constraints; accepts every ``vllm`` argument.
+
+    It declares so by serving ``_gen`` tasks' requests (:class:`EnforcesConstraints`).
+    """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

@@ -9,32 +9,32 @@ task's metadata, which lm-eval copies into the results file under ``configs``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any
+from typing import Any, Protocol
 
 from sacrebleu.metrics import BLEU
 
-from lm_eval_medinj.judge.harness import HarnessJudge
 from lm_eval_medinj.medinj_task import MedinjTask
+from lm_eval_medinj.metadata import family_scorers, family_values
 from lm_eval_medinj.oeq.bertscore import BertScoreSettings, bertscore
 from lm_eval_medinj.oeq.bleu import DEFAULT_TOKENIZE, corpus_bleu, sentence_bleu, signature
 from lm_eval_medinj.oeq.lengths import answer_lengths
 from lm_eval_medinj.oeq.meteor import meteor
 from lm_eval_medinj.oeq.rouge import rouge
 
-# --metadata key -> (OEQSettings / BertScoreSettings field, accepted JSON types)
-_KEYS: dict[str, tuple[str, tuple[type, ...]]] = {
-    "bleu_tokenize": ("bleu_tokenize", (str,)),
-    "rouge_stem": ("rouge_stem", (bool,)),
-    "bertscore_model": ("model", (str,)),
-    "bertscore_name": ("name", (str,)),
-    "bertscore_layer": ("layer", (int,)),
-    "bertscore_rescale": ("rescale", (bool,)),
-    "bertscore_baseline": ("baseline", (str,)),
-    "bertscore_batch_size": ("batch_size", (int,)),
-    "bertscore_device": ("device", (str,)),
+# --metadata key -> OEQSettings / BertScoreSettings field (types: lm_eval_medinj.metadata.KEYS)
+_FIELDS: dict[str, str] = {
+    "bleu_tokenize": "bleu_tokenize",
+    "rouge_stem": "rouge_stem",
+    "bertscore_model": "model",
+    "bertscore_name": "name",
+    "bertscore_layer": "layer",
+    "bertscore_rescale": "rescale",
+    "bertscore_baseline": "baseline",
+    "bertscore_batch_size": "batch_size",
+    "bertscore_device": "device",
 }
 # metric -> higher is better (None: descriptive, neither)
 METRICS: dict[str, bool | None] = {
@@ -50,6 +50,14 @@ METRICS: dict[str, bool | None] = {
 }
 
 
+class SampleScorer(Protocol):
+    """An extra scorer of answers (the served judge), built by :func:`~lm_eval_medinj.metadata.family_scorers`."""
+
+    def sample_fields(self, doc: Mapping[str, Any], prediction: str) -> dict[str, Any]: ...
+
+    def metric_list(self) -> list[dict[str, Any]]: ...
+
+
 @dataclass(frozen=True)
 class OEQSettings:
     """Metric settings of one OEQ task; every field has a documented default."""
@@ -63,13 +71,8 @@ class OEQSettings:
         """Settings from the ``bleu_*``, ``rouge_*`` and ``bertscore_*`` keys of ``--metadata``."""
         top: dict[str, Any] = {}
         encoder: dict[str, Any] = {}
-        for key, (name, types) in _KEYS.items():
-            if key not in metadata:
-                continue
-            value = metadata[key]
-            if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
-                raise ValueError(f"--metadata {key!r} must be of type {types[0].__name__}, got {value!r}")
-            (encoder if key.startswith("bertscore_") else top)[name] = value
+        for key, value in family_values(metadata, "oeq").items():
+            (encoder if key.startswith("bertscore_") else top)[_FIELDS[key]] = value
         if top.get("bleu_tokenize", DEFAULT_TOKENIZE) not in BLEU.TOKENIZERS:
             raise ValueError(
                 f"--metadata 'bleu_tokenize' must be one of {', '.join(BLEU.TOKENIZERS)}, got {top['bleu_tokenize']!r}"
@@ -86,13 +89,13 @@ class OEQSettings:
 
 
 def score_sample(
-    doc: dict[str, Any], results: list[str], settings: OEQSettings, judge: HarnessJudge | None = None
+    doc: dict[str, Any], results: list[str], settings: OEQSettings, scorers: Sequence[SampleScorer] = ()
 ) -> dict[str, Any]:
-    """Per-answer scores; ``bleu``, ``bertscore`` and the judge keep the item for the corpus."""
+    """Per-answer scores; ``bleu``, ``bertscore`` and the extra scorers keep the item for the corpus."""
     reference, prediction = doc["reference"], results[0].strip()
-    judged = judge.sample_fields(doc, prediction) if judge is not None else {}
+    extra = {name: value for scorer in scorers for name, value in scorer.sample_fields(doc, prediction).items()}
     return {
-        **judged,
+        **extra,
         "bleu": (reference, prediction),
         "bleu_sentence": sentence_bleu(reference, prediction, settings.bleu_tokenize),
         **rouge(reference, prediction, stem=settings.rouge_stem),
@@ -119,7 +122,8 @@ class OEQTask(MedinjTask):
 
     Prompts are the record's own conversation, as for every MedInjection-FR task
     (:class:`MedinjTask`). With ``--metadata '{"judge_url": ...}'`` it also asks a served judge
-    (docs/JUDGE.md).
+    (docs/JUDGE.md), which :func:`~lm_eval_medinj.metadata.family_scorers` imports only then:
+    the metrics here know the judge only as a :class:`SampleScorer`.
     """
 
     def __init__(self, config: dict[str, Any]) -> None:
@@ -127,8 +131,8 @@ class OEQTask(MedinjTask):
         self.settings = OEQSettings.from_metadata(config.get("metadata") or {})
         self.settings.bertscore.check()
         corpus = {"bleu": bleu_aggregation, "bertscore": bertscore_aggregation}
-        judge = HarnessJudge.from_metadata(config.get("metadata") or {})
-        config["process_results"] = partial(score_sample, settings=self.settings, judge=judge)
+        scorers = family_scorers(config.get("metadata") or {})
+        config["process_results"] = partial(score_sample, settings=self.settings, scorers=scorers)
         config["metric_list"] = [
             {
                 "metric": name,
@@ -136,6 +140,6 @@ class OEQTask(MedinjTask):
                 "higher_is_better": higher,
             }
             for name, higher in METRICS.items()
-        ] + (judge.metric_list() if judge is not None else [])
+        ] + [entry for scorer in scorers for entry in scorer.metric_list()]
         config["metadata"] = {**(config.get("metadata") or {}), **self.settings.signatures()}
         super().__init__(config=config)

@@ -1,13 +1,17 @@
 """Command-line and YAML settings of ``train/sft.py``, with the paper's values as defaults.
 
 Every setting is a flag. ``--settings FILE.yaml`` (repeatable, later files win) replaces the
-defaults with the file's values, and flags given on the command line win over both. The mixture
-is chosen with ``--config NAT|...|all``; TRL's own ``--config`` (a YAML path) is not used here.
+defaults with the file's values, and flags given on the command line win over both. The mixtures
+are chosen with ``--mixtures NAT|...|all``. The old spelling ``--config NAT ...`` still works, with a
+deprecation message; ``--config FILE.yaml`` (TRL's convention: a YAML file of settings) means
+``--settings FILE.yaml``. In a settings file, the old key ``config:`` likewise means ``mixtures:``.
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -61,9 +65,12 @@ PAPER_SETTINGS: dict[str, Any] = {
 class ScriptArguments:
     """Which mixtures to build and what to do with them."""
 
-    config: list[str] = field(
+    mixtures: list[str] = field(
         default_factory=list,
-        metadata={"help": "mixtures: NAT TRAD SYN NAT-TRAD NAT-SYN TRAD-SYN ALL, or all"},
+        metadata={
+            "help": "mixtures: NAT TRAD SYN NAT-TRAD NAT-SYN TRAD-SYN ALL, or all "
+            "(formerly --config, still accepted with a deprecation message)"
+        },
     )
     settings: list[str] = field(
         default_factory=list, metadata={"help": "YAML file(s) of settings; flags override them"}
@@ -141,7 +148,45 @@ def load_settings_file(path: str | Path) -> dict[str, Any]:
         values = yaml.safe_load(handle) or {}
     if not isinstance(values, dict):
         raise ValueError(f"settings file {path} must hold a YAML mapping of flag names to values")
+    if "config" in values:
+        if "mixtures" in values:
+            raise ValueError(f"settings file {path}: give mixtures, not both mixtures and config (its old name)")
+        _deprecated(f"settings file {path}: the key 'config' is now 'mixtures'")
+        values["mixtures"] = values.pop("config")
     return values
+
+
+_YAML_SUFFIXES = (".yaml", ".yml")
+_WARNED: set[str] = set()
+
+
+def _deprecated(message: str) -> None:
+    """A FutureWarning (shown by default), once per message and process."""
+    if message not in _WARNED:
+        _WARNED.add(message)
+        warnings.warn(message, FutureWarning, stacklevel=3)
+
+
+def translate_old_flags(argv: Sequence[str]) -> list[str]:
+    """``--config NAT ...`` (the old spelling) becomes ``--mixtures NAT ...`` with a deprecation message;
+    ``--config FILE.yaml`` (TRL's convention) becomes ``--settings FILE.yaml``; ``--dry-run`` is
+    ``--dry_run``."""
+    args: list[str] = []
+    for i, arg in enumerate(argv):
+        if arg == "--dry-run":
+            args.append("--dry_run")
+            continue
+        name, eq, value = arg.partition("=")
+        if name != "--config":
+            args.append(arg)
+            continue
+        following = value if eq else (argv[i + 1] if i + 1 < len(argv) else "")
+        if following.lower().endswith(_YAML_SUFFIXES):
+            args.append(f"--settings={value}" if eq else "--settings")
+        else:
+            _deprecated("--config is deprecated for the mixtures: use --mixtures (--config FILE.yaml reads settings)")
+            args.append(f"--mixtures={value}" if eq else "--mixtures")
+    return args
 
 
 def make_parser(defaults: dict[str, Any]) -> HfArgumentParser:
@@ -157,8 +202,9 @@ def make_parser(defaults: dict[str, Any]) -> HfArgumentParser:
 
 def parse_args(argv: Sequence[str] | None = None) -> tuple[ScriptArguments, ModelArguments, SFTConfig]:
     """Defaults (paper, then ``--settings`` files in order), overridden by the flags in ``argv``."""
+    argv = translate_old_flags(sys.argv[1:] if argv is None else argv)
     pre = argparse.ArgumentParser(add_help=False)
-    pre.add_argument("--settings", nargs="+", default=[])
+    pre.add_argument("--settings", nargs="+", action="extend", default=[])
     known, _ = pre.parse_known_args(argv)
     defaults = {**PAPER_SETTINGS, "bf16": bf16_supported()}
     for path in known.settings:

@@ -40,7 +40,7 @@ def study(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Ite
     pools = write_pools(root / "pools", test_sizes=TEST_SIZES)
     encoder = build_tiny_encoder(root / "encoder")
     _run([
-        sys.executable, str(REPO / "train" / "sft.py"), "--config", "NAT", "TRAD",
+        sys.executable, str(REPO / "train" / "sft.py"), "--mixtures", "NAT", "TRAD",
         "--settings", str(REPO / "train" / "configs" / "paper.yaml"),
         "--model_name_or_path", str(tiny_model_dir), "--data_dir", str(pools), "--output_dir", str(root / "runs"),
         "--total", "20", "--max_steps", "6", "--per_device_train_batch_size", "2",

@@ -25,14 +25,14 @@ def test_two_processes_train_two_configurations_in_lockstep(
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "OMP_NUM_THREADS": "1"}
     result = subprocess.run(
         [accelerate, "launch", "--config_file", str(ACCELERATE_CONFIG), str(REPO_ROOT / "train" / "sft.py"),
-         "--config", "NAT", "TRAD", "--method", "lora", "--settings", str(SMOKE_SETTINGS),
+         "--mixtures", "NAT", "TRAD", "--method", "lora", "--settings", str(SMOKE_SETTINGS),
          "--model_name_or_path", str(tiny_model_dir), "--data_dir", str(pools_dir),
          "--output_dir", str(tmp_path), "--save_strategy", "no", "--report_to", "none"],
         cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-6000:]
     hashes = set()
-    for config in ("NAT", "TRAD"):  # two configurations in one launch, as --config all does
+    for config in ("NAT", "TRAD"):  # two configurations in one launch, as --mixtures all does
         metrics = json.loads((tmp_path / config / "metrics.json").read_text(encoding="utf-8"))
         assert (metrics["distributed_type"], metrics["world_size"], metrics["global_step"]) == ("MULTI_CPU", 2, 3)
         first, second = metrics["weights_sha256_by_rank"]

@@ -16,7 +16,7 @@ def test_paper_yaml_holds_the_built_in_defaults() -> None:
 
 
 def test_defaults_are_the_papers() -> None:
-    script, model, training = parse_args(["--config", "NAT"])
+    script, model, training = parse_args(["--mixtures", "NAT"])
     assert (model.method, model.lora_r, model.lora_alpha, model.lora_dropout) == ("dora", 16, 16, 0.05)
     assert model.lora_target_modules == [
         "q_proj",
@@ -39,7 +39,7 @@ def test_defaults_are_the_papers() -> None:
 
 
 def test_defaults_reproduce_the_authors_run() -> None:
-    script, _, training = parse_args(["--config", "NAT"])
+    script, _, training = parse_args(["--mixtures", "NAT"])
     assert (script.prompt, script.loss) == ("conversation", "all")
     assert (training.train_sampling_strategy, training.pad_to_multiple_of) == ("group_by_length", 8)
     assert (training.eval_strategy.value, training.save_strategy.value, training.save_steps) == ("epoch", "steps", 50)
@@ -59,7 +59,7 @@ def test_defaults_reproduce_the_authors_run() -> None:
 )
 def test_trl_loss_switches_that_contradict_loss_are_refused(flags: list[str], message: str) -> None:
     with pytest.raises(ValueError, match=message):
-        parse_args(["--config", "NAT", *flags])
+        parse_args(["--mixtures", "NAT", *flags])
 
 
 def test_a_matching_trl_switch_is_accepted() -> None:
@@ -79,14 +79,22 @@ def test_unknown_prompt_or_loss_in_yaml_is_an_error(tmp_path: Path) -> None:
 
 def test_yaml_replaces_defaults_and_flags_win(tmp_path: Path) -> None:
     settings = tmp_path / "s.yaml"
-    settings.write_text("method: lora\nlora_r: 8\nlearning_rate: 3.0e-4\nconfig: [NAT, SYN]\n", encoding="utf-8")
+    settings.write_text("method: lora\nlora_r: 8\nlearning_rate: 3.0e-4\nmixtures: [NAT, SYN]\n", encoding="utf-8")
     script, model, training = parse_args(["--settings", str(settings), "--lora_r", "4"])
-    assert (model.method, model.lora_r, training.learning_rate, script.config) == (
+    assert (model.method, model.lora_r, training.learning_rate, script.mixtures) == (
         "lora",
         4,
         3e-4,
         ["NAT", "SYN"],
     )
+
+
+def test_the_old_config_key_in_yaml_still_means_mixtures(tmp_path: Path) -> None:
+    settings = tmp_path / "s.yaml"
+    settings.write_text("config: [NAT, SYN]\n", encoding="utf-8")
+    with pytest.warns(FutureWarning, match="the key 'config' is now 'mixtures'"):
+        script, _, _ = parse_args(["--settings", str(settings)])
+    assert script.mixtures == ["NAT", "SYN"]
 
 
 def test_unknown_yaml_keys_are_an_error(tmp_path: Path) -> None:
