@@ -34,14 +34,10 @@ from lm_eval_medinj.judge.stats import binarise
 
 
 def meta_eval(argv: Sequence[str]) -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, help="labelled CSV/JSONL")
     parser.add_argument("--sanity-from", type=Path, help="MCQ file or folder (e.g. FrenchMedMCQA test.json)")
-    parser.add_argument(
-        "--sanity-questions", type=int, default=50, help="questions for the sanity set (2 items each)"
-    )
+    parser.add_argument("--sanity-questions", type=int, default=50, help="questions for the sanity set (2 items each)")
     parser.add_argument("--judge", action="append", required=True, help="judge spec; repeat to compare")
     parser.add_argument("--out", type=Path, required=True, help="report folder")
     parser.add_argument(
@@ -83,9 +79,7 @@ def meta_eval(argv: Sequence[str]) -> None:
     ratings = np.array([x.rating for x in labelled], dtype=float)
     source = " + ".join(str(p) for p in (args.data, args.sanity_from) if p)
     report = write_report(reports, summary, ratings, binarise(ratings, args.threshold), args.out, source)
-    (args.out / "metrics.json").write_text(
-        json.dumps(summary, indent=2, ensure_ascii=False), encoding="utf-8"
-    )
+    (args.out / "metrics.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False), encoding="utf-8")
     print(report.read_text(encoding="utf-8"))
     print(f"\nwritten: {report}, {args.out / 'metrics.json'}")
 

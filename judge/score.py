@@ -30,9 +30,7 @@ from lm_eval_medinj.judge.scoring import find_samples, score_file
 
 
 def score(argv: Sequence[str]) -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("inputs", nargs="+", type=Path, help="samples files, folders, or plain JSONL files")
     parser.add_argument("--judge", default=DEFAULT_JUDGE, help=f"judge spec (default {DEFAULT_JUDGE})")
     parser.add_argument("--pattern", default="samples_*oeq*.jsonl", help="samples files to find in folders")

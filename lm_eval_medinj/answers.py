@@ -26,11 +26,7 @@ def candidate_answers(option_letters: Sequence[str], multi: bool) -> list[str]:
     letters = sorted(option_letters)
     if not multi:
         return letters
-    return [
-        format_answer(subset)
-        for size in range(1, len(letters) + 1)
-        for subset in combinations(letters, size)
-    ]
+    return [format_answer(subset) for size in range(1, len(letters) + 1) for subset in combinations(letters, size)]
 
 
 def parse_answer(text: str, option_letters: Iterable[str]) -> frozenset[str] | None:

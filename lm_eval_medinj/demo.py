@@ -37,14 +37,20 @@ def demo_arguments(output_path: str, limit: int | None, batch_size: str) -> list
     """The lm-eval arguments of the demo run (printed, so it can be re-run by hand)."""
     folder, gguf_file = smollm2_gguf()
     arguments = [
-        "--model", "medinj-hf",
-        "--model_args", f"pretrained={folder},gguf_file={gguf_file},dtype=float32",
-        "--tasks", DEMO_TASKS,
-        "--metadata", json.dumps({"data_dir": str(demo_data_path())}),
+        "--model",
+        "medinj-hf",
+        "--model_args",
+        f"pretrained={folder},gguf_file={gguf_file},dtype=float32",
+        "--tasks",
+        DEMO_TASKS,
+        "--metadata",
+        json.dumps({"data_dir": str(demo_data_path())}),
         "--apply_chat_template",
-        "--batch_size", batch_size,
+        "--batch_size",
+        batch_size,
         "--log_samples",
-        "--output_path", output_path,
+        "--output_path",
+        output_path,
     ]
     if limit is not None:
         arguments += ["--limit", str(limit)]

@@ -13,10 +13,7 @@ from lm_eval_medinj.answers import format_answer
 from lm_eval_medinj.records import MedRecord, TaskType
 
 INSTRUCTIONS: dict[TaskType, str] = {
-    "mcqu": (
-        "Réponds à la question à choix unique suivante. "
-        "Donne uniquement la lettre de la bonne réponse."
-    ),
+    "mcqu": ("Réponds à la question à choix unique suivante. Donne uniquement la lettre de la bonne réponse."),
     "mcq": (
         "Réponds à la question à choix multiples suivante. Donne uniquement les lettres de "
         "toutes les bonnes réponses, dans l'ordre alphabétique, séparées par des virgules."
@@ -42,7 +39,7 @@ def render_prompt(record: MedRecord) -> str:
         raise ValueError(
             f"record {record.id!r}, field 'options': the canonical prompt needs option texts, and options "
             f"{', '.join(unnamed)} have none (the record names them only in 'classes'); use its own "
-            "conversation (the default prompt) instead of --metadata '{\"prompt\": \"canonical\"}'"
+            'conversation (the default prompt) instead of --metadata \'{"prompt": "canonical"}\''
         )
     parts = [INSTRUCTIONS[record.task]]
     if record.context:

@@ -43,21 +43,42 @@ MEDIQAL_ORIGIN = "MediQAl"
 _OPTION_LINE = re.compile(r"^\s*(?:\(([A-Z])\)|([A-Z])[).])\s+(\S.*?)\s*$")
 _ANSWER_LETTERS = re.compile(r"^\s*\(?([A-Za-z])\)?(?:\s*[,;/ ]\s*\(?([A-Za-z])\)?)*\s*\.?\s*$")
 _TASK_ALIASES: dict[str, TaskType] = {
-    "mcq": "mcq", "qcm": "mcq", "multiple": "mcq", "mcqm": "mcq",
-    "mcqu": "mcqu", "qcu": "mcqu", "simple": "mcqu", "single": "mcqu",
-    "oeq": "oeq", "qro": "oeq", "open": "oeq", "open-ended": "oeq",
+    "mcq": "mcq",
+    "qcm": "mcq",
+    "multiple": "mcq",
+    "mcqm": "mcq",
+    "mcqu": "mcqu",
+    "qcu": "mcqu",
+    "simple": "mcqu",
+    "single": "mcqu",
+    "oeq": "oeq",
+    "qro": "oeq",
+    "open": "oeq",
+    "open-ended": "oeq",
 }
 _PROVENANCE_ALIASES: dict[str, Provenance] = {
-    "native": "native", "natif": "native",
-    "translated": "translated", "traduit": "translated", "translation": "translated",
-    "synthetic": "synthetic", "synthétique": "synthetic", "synthetique": "synthetic",
+    "native": "native",
+    "natif": "native",
+    "translated": "translated",
+    "traduit": "translated",
+    "translation": "translated",
+    "synthetic": "synthetic",
+    "synthétique": "synthetic",
+    "synthetique": "synthetic",
 }
 # Source datasets named in the paper, for ALL-parquet rows whose origin is a dataset name.
 _ORIGIN_PROVENANCE: dict[str, Provenance] = {
-    "frenchmedmcqa": "native", "mediqal": "native", "s-editions": "native",
-    "frbmedqa": "native", "medqa": "translated", "medmcqa": "translated",
-    "pubmedqa": "translated", "medxpertqa": "translated", "mmlu": "translated",
-    "gpt-4o": "synthetic", "synthetic": "synthetic",
+    "frenchmedmcqa": "native",
+    "mediqal": "native",
+    "s-editions": "native",
+    "frbmedqa": "native",
+    "medqa": "translated",
+    "medmcqa": "translated",
+    "pubmedqa": "translated",
+    "medxpertqa": "translated",
+    "mmlu": "translated",
+    "gpt-4o": "synthetic",
+    "synthetic": "synthetic",
 }
 
 
@@ -140,9 +161,7 @@ def read_records(paths: Path | Iterable[Path], options: ReadOptions = ReadOption
             try:
                 record = parse_record(raw, str(path), index, options)
                 if record.id in seen_ids:
-                    raise RecordError(
-                        str(path), record.id, "id", f"duplicate id (first seen in {seen_ids[record.id]})"
-                    )
+                    raise RecordError(str(path), record.id, "id", f"duplicate id (first seen in {seen_ids[record.id]})")
             except RecordError as error:
                 if not options.skip_invalid:
                     raise
@@ -200,9 +219,7 @@ def validate_record(record: MedRecord, source: str) -> None:
             raise RecordError(source, record.id, "answer", "open question with an empty reference")
         return
     if len(record.options) < 2:
-        raise RecordError(
-            source, record.id, "options", f"{len(record.options)} option(s); at least 2 needed"
-        )
+        raise RecordError(source, record.id, "options", f"{len(record.options)} option(s); at least 2 needed")
     if not record.messages:  # option texts are needed where we render the prompt ourselves
         for letter, text in record.options.items():
             if not text.strip():
@@ -218,9 +235,7 @@ def validate_record(record: MedRecord, source: str) -> None:
             f"gold letter(s) {', '.join(unknown)} not among options {', '.join(record.options)}",
         )
     if record.task == "mcqu" and len(record.gold) != 1:
-        raise RecordError(
-            source, record.id, "answer", f"single-answer question with {len(record.gold)} gold letters"
-        )
+        raise RecordError(source, record.id, "answer", f"single-answer question with {len(record.gold)} gold letters")
 
 
 # --------------------------------------------------------------------------- field helpers
@@ -245,15 +260,11 @@ def _text(raw: Mapping[str, Any], key: str, source: str, record_id: str) -> str:
 def _task(value: Any, source: str, record_id: str, field_name: str) -> TaskType:
     task = _TASK_ALIASES.get(str(value).strip().lower())
     if task is None:
-        raise RecordError(
-            source, record_id, field_name, f"unknown task type {value!r}; expected one of {TASK_TYPES}"
-        )
+        raise RecordError(source, record_id, field_name, f"unknown task type {value!r}; expected one of {TASK_TYPES}")
     return task
 
 
-def _provenance(
-    raw: Mapping[str, Any], source: str, record_id: str, options: ReadOptions, origin: str
-) -> Provenance:
+def _provenance(raw: Mapping[str, Any], source: str, record_id: str, options: ReadOptions, origin: str) -> Provenance:
     for value in (raw.get("provenance"), origin):
         if value:
             key = str(value).strip().lower()
@@ -321,9 +332,7 @@ def parse_gold(
 # --------------------------------------------------------------------------- shapes
 
 
-def _from_hub(
-    raw: Mapping[str, Any], source: str, record_id: str, options: ReadOptions
-) -> MedRecord:
+def _from_hub(raw: Mapping[str, Any], source: str, record_id: str, options: ReadOptions) -> MedRecord:
     messages = _conversation(raw["messages"], source, record_id)
     user = [m["content"] for m in messages if m["role"] == "user"]
     assistant = [m["content"] for m in messages if m["role"] == "assistant"]
@@ -339,14 +348,33 @@ def _from_hub(
     if choices:
         gold = parse_gold(answer, choices, source, record_id)
         task = options.task or ("mcq" if len(gold) > 1 else "mcqu")
-        return MedRecord(record_id, provenance, origin, task, question, choices, gold,
-                         context=context, specialty=specialty, messages=messages)
+        return MedRecord(
+            record_id,
+            provenance,
+            origin,
+            task,
+            question,
+            choices,
+            gold,
+            context=context,
+            specialty=specialty,
+            messages=messages,
+        )
     if options.task not in (None, "oeq"):
         raise RecordError(source, record_id, "classes", f"{options.task} question without options")
     if not isinstance(answer, str):
         raise RecordError(source, record_id, "answer", f"expected reference text, got {answer!r}")
-    return MedRecord(record_id, provenance, origin, "oeq", question, reference=answer.strip(),
-                     context=context, specialty=specialty, messages=messages)
+    return MedRecord(
+        record_id,
+        provenance,
+        origin,
+        "oeq",
+        question,
+        reference=answer.strip(),
+        context=context,
+        specialty=specialty,
+        messages=messages,
+    )
 
 
 def _conversation(value: Any, source: str, record_id: str) -> tuple[dict[str, str], ...]:
@@ -358,9 +386,7 @@ def _conversation(value: Any, source: str, record_id: str) -> tuple[dict[str, st
     return tuple({"role": m["role"], "content": m["content"]} for m in value)
 
 
-def _hub_options(
-    classes: Any, parsed: dict[str, str], source: str, record_id: str
-) -> dict[str, str]:
+def _hub_options(classes: Any, parsed: dict[str, str], source: str, record_id: str) -> dict[str, str]:
     if classes is None or classes == []:
         return parsed
     if isinstance(classes, dict):
@@ -376,7 +402,9 @@ def _hub_options(
         missing = [letter for letter in letters if letter not in parsed]
         if missing:
             raise RecordError(
-                source, record_id, "classes",
+                source,
+                record_id,
+                "classes",
                 f"option(s) {', '.join(missing)} listed in classes but not found as '(X) ...' "
                 "lines in the user message",
             )
@@ -384,9 +412,7 @@ def _hub_options(
     return {chr(ord("A") + i): str(text).strip() for i, text in enumerate(classes)}
 
 
-def _from_all_parquet(
-    raw: Mapping[str, Any], source: str, record_id: str, options: ReadOptions
-) -> MedRecord:
+def _from_all_parquet(raw: Mapping[str, Any], source: str, record_id: str, options: ReadOptions) -> MedRecord:
     task = _task(raw["type"], source, record_id, "type")
     instruction = _text(raw, "instruction", source, record_id)
     context = _text(raw, "context", source, record_id)
@@ -398,12 +424,20 @@ def _from_all_parquet(
     provenance = _provenance(raw, source, record_id, options, origin)
     messages = _all_parquet_conversation(raw, source, record_id)
     if task == "oeq":
-        return MedRecord(record_id, provenance, origin, task, question,
-                         reference=_text(raw, "answer", source, record_id), context=context or None,
-                         messages=messages)
+        return MedRecord(
+            record_id,
+            provenance,
+            origin,
+            task,
+            question,
+            reference=_text(raw, "answer", source, record_id),
+            context=context or None,
+            messages=messages,
+        )
     gold = parse_gold(raw.get("answer"), choices, source, record_id)
-    return MedRecord(record_id, provenance, origin, task, question, choices, gold,
-                     context=context or None, messages=messages)
+    return MedRecord(
+        record_id, provenance, origin, task, question, choices, gold, context=context or None, messages=messages
+    )
 
 
 def _all_parquet_conversation(raw: Mapping[str, Any], source: str, record_id: str) -> tuple[dict[str, str], ...]:
@@ -415,9 +449,7 @@ def _all_parquet_conversation(raw: Mapping[str, Any], source: str, record_id: st
     return tuple(turns)
 
 
-def _from_frenchmedmcqa(
-    raw: Mapping[str, Any], source: str, record_id: str, options: ReadOptions
-) -> MedRecord:
+def _from_frenchmedmcqa(raw: Mapping[str, Any], source: str, record_id: str, options: ReadOptions) -> MedRecord:
     answers = raw["answers"]
     if not isinstance(answers, dict):
         raise RecordError(source, record_id, "answers", "expected an object of letter -> text")
@@ -425,14 +457,18 @@ def _from_frenchmedmcqa(
     gold = parse_gold(raw["correct_answers"], choices, source, record_id, "correct_answers")
     task: TaskType = "mcq" if len(gold) > 1 else "mcqu"
     return MedRecord(
-        record_id, "native", "FrenchMedMCQA", task, _text(raw, "question", source, record_id),
-        choices, gold, specialty=_text(raw, "subject_name", source, record_id) or None,
+        record_id,
+        "native",
+        "FrenchMedMCQA",
+        task,
+        _text(raw, "question", source, record_id),
+        choices,
+        gold,
+        specialty=_text(raw, "subject_name", source, record_id) or None,
     )
 
 
-def _from_mediqal(
-    raw: Mapping[str, Any], source: str, record_id: str, options: ReadOptions
-) -> MedRecord:
+def _from_mediqal(raw: Mapping[str, Any], source: str, record_id: str, options: ReadOptions) -> MedRecord:
     case = _text(raw, "clinical_case", source, record_id)
     common = dict(
         context=case or None,
@@ -452,8 +488,16 @@ def _from_mediqal(
     task = options.task or (_task(raw["task"], source, record_id, "task") if raw.get("task") else None)
     if task == "oeq":
         raise RecordError(source, record_id, "answer_a", "open question with options")
-    return MedRecord(record_id, "native", MEDIQAL_ORIGIN, task or ("mcq" if len(gold) > 1 else "mcqu"),
-                     question, choices, gold, **common)
+    return MedRecord(
+        record_id,
+        "native",
+        MEDIQAL_ORIGIN,
+        task or ("mcq" if len(gold) > 1 else "mcqu"),
+        question,
+        choices,
+        gold,
+        **common,
+    )
 
 
 def _mediqal_gold(value: Any, choices: Mapping[str, str], source: str, record_id: str) -> tuple[str, ...]:
@@ -465,9 +509,7 @@ def _mediqal_gold(value: Any, choices: Mapping[str, str], source: str, record_id
     return parse_gold(value, choices, source, record_id, "correct_answers")
 
 
-def _from_canonical(
-    raw: Mapping[str, Any], source: str, record_id: str, options: ReadOptions
-) -> MedRecord:
+def _from_canonical(raw: Mapping[str, Any], source: str, record_id: str, options: ReadOptions) -> MedRecord:
     task = _task(raw["task"], source, record_id, "task")
     if "option_letters" in raw:
         choices = dict(zip(raw["option_letters"], raw.get("option_texts", []), strict=False))

@@ -77,7 +77,7 @@ def _hub_snapshot(repo_id: str, allow_patterns: list[str] | None = None) -> Path
     except Exception as error:  # network, auth or offline mode: say what to do instead
         raise DataNotFoundError(
             f"could not download dataset {repo_id} from the Hugging Face Hub ({error}); "
-            f"pass --metadata '{{\"data_dir\": \"PATH\"}}' or set {DATA_DIR_ENV} to a local copy"
+            f'pass --metadata \'{{"data_dir": "PATH"}}\' or set {DATA_DIR_ENV} to a local copy'
         ) from error
 
 
@@ -172,8 +172,7 @@ def load_mediqal(
     if not files:
         if split == "test":
             raise DataNotFoundError(
-                f"no MediQAl {split} file for {config} in {data_dir or MEDIQAL_HUB} "
-                f"(looked for {config}/{split}.json)"
+                f"no MediQAl {split} file for {config} in {data_dir or MEDIQAL_HUB} (looked for {config}/{split}.json)"
             )
         log.info("no MediQAl %s file for %s in %s", split, config, data_dir or MEDIQAL_HUB)
         return []

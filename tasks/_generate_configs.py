@@ -37,8 +37,17 @@ MODES = {
 # format (its generated template _<format>_yaml), or the one mode-less template of OEQ.
 FORMAT_METRICS = {"mcq": ("em", "hamming"), "mcqu": ("em",)}
 OEQ_TEMPLATE = "_oeq_yaml"
-OEQ_METRICS = ("bleu", "bleu_sentence", "rouge1", "rouge2", "rougeL", "meteor", "bertscore",
-               "answer_chars", "answer_words")
+OEQ_METRICS = (
+    "bleu",
+    "bleu_sentence",
+    "rouge1",
+    "rouge2",
+    "rougeL",
+    "meteor",
+    "bertscore",
+    "answer_chars",
+    "answer_words",
+)
 
 
 @dataclass(frozen=True)
@@ -72,47 +81,132 @@ _FMCQA = "FrenchMedMCQA test set,"
 _FMCQA_SRC = "(Hub qanastek/frenchmedmcqa or data_dir)."
 
 LEAVES = (
-    Leaf("medinj", "medinj_mcq_native", "medinjection", "mcq", ("native",),
-         "MedInjection-FR Native test set, multi-answer questions (MCQ).",
-         aliases=(("medinj_mcq_all", "Every MedInjection-FR MCQ test question (only Native has an MCQ "
-                                     "test set): the MCQ side of Table 1."),)),
-    Leaf("medinj", "medinj_mcqu_native", "medinjection", "mcqu", ("native",),
-         "MedInjection-FR Native test set, single-answer questions (MCQU)."),
-    Leaf("medinj", "medinj_mcqu_translated", "medinjection", "mcqu", ("translated",),
-         "MedInjection-FR Translated test set, single-answer questions (MCQU)."),
-    Leaf("medinj", "medinj_mcqu_all", "medinjection", "mcqu", ("native", "translated"),
-         "Every MedInjection-FR MCQU test question (Native + Translated, pooled): the MCQU side of Table 1."),
-    Leaf("medinj", "medinj_oeq_native", "medinjection", "oeq", ("native",),
-         "MedInjection-FR Native test set, open-ended questions (OEQ/QRO): Native/Test/oeq/*.json."),
-    Leaf("frenchmedmcqa", "medinj_frenchmedmcqa_mcqu", "frenchmedmcqa", "mcqu", None,
-         f"{_FMCQA} single-answer questions {_FMCQA_SRC}"),
-    Leaf("frenchmedmcqa", "medinj_frenchmedmcqa_mcq", "frenchmedmcqa", "mcq", None,
-         f"{_FMCQA} multi-answer questions {_FMCQA_SRC}"),
-    Leaf("mediqal", "medinj_mediqal_mcqu", "mediqal", "mcqu", None,
-         f"{_MEDIQAL} single-answer questions (Hub or data_dir: mcqu/test.json)."),
-    Leaf("mediqal", "medinj_mediqal_mcqm", "mediqal", "mcq", None,
-         f"{_MEDIQAL} multiple-answer questions (Hub or data_dir: mcqm/test.json)."),
-    Leaf("mediqal", "medinj_mediqal_oeq", "mediqal", "oeq", None,
-         f"{_MEDIQAL} open-ended questions (Hub or data_dir: oeq/test.json)."),
+    Leaf(
+        "medinj",
+        "medinj_mcq_native",
+        "medinjection",
+        "mcq",
+        ("native",),
+        "MedInjection-FR Native test set, multi-answer questions (MCQ).",
+        aliases=(
+            (
+                "medinj_mcq_all",
+                "Every MedInjection-FR MCQ test question (only Native has an MCQ test set): the MCQ side of Table 1.",
+            ),
+        ),
+    ),
+    Leaf(
+        "medinj",
+        "medinj_mcqu_native",
+        "medinjection",
+        "mcqu",
+        ("native",),
+        "MedInjection-FR Native test set, single-answer questions (MCQU).",
+    ),
+    Leaf(
+        "medinj",
+        "medinj_mcqu_translated",
+        "medinjection",
+        "mcqu",
+        ("translated",),
+        "MedInjection-FR Translated test set, single-answer questions (MCQU).",
+    ),
+    Leaf(
+        "medinj",
+        "medinj_mcqu_all",
+        "medinjection",
+        "mcqu",
+        ("native", "translated"),
+        "Every MedInjection-FR MCQU test question (Native + Translated, pooled): the MCQU side of Table 1.",
+    ),
+    Leaf(
+        "medinj",
+        "medinj_oeq_native",
+        "medinjection",
+        "oeq",
+        ("native",),
+        "MedInjection-FR Native test set, open-ended questions (OEQ/QRO): Native/Test/oeq/*.json.",
+    ),
+    Leaf(
+        "frenchmedmcqa",
+        "medinj_frenchmedmcqa_mcqu",
+        "frenchmedmcqa",
+        "mcqu",
+        None,
+        f"{_FMCQA} single-answer questions {_FMCQA_SRC}",
+    ),
+    Leaf(
+        "frenchmedmcqa",
+        "medinj_frenchmedmcqa_mcq",
+        "frenchmedmcqa",
+        "mcq",
+        None,
+        f"{_FMCQA} multi-answer questions {_FMCQA_SRC}",
+    ),
+    Leaf(
+        "mediqal",
+        "medinj_mediqal_mcqu",
+        "mediqal",
+        "mcqu",
+        None,
+        f"{_MEDIQAL} single-answer questions (Hub or data_dir: mcqu/test.json).",
+    ),
+    Leaf(
+        "mediqal",
+        "medinj_mediqal_mcqm",
+        "mediqal",
+        "mcq",
+        None,
+        f"{_MEDIQAL} multiple-answer questions (Hub or data_dir: mcqm/test.json).",
+    ),
+    Leaf(
+        "mediqal",
+        "medinj_mediqal_oeq",
+        "mediqal",
+        "oeq",
+        None,
+        f"{_MEDIQAL} open-ended questions (Hub or data_dir: oeq/test.json).",
+    ),
 )
 
 _MEAN = "em is the unweighted mean of the {} and {} scores; hamming comes from {} alone"
 GROUPS = (
-    GroupRow("medinj", "medinj_mcq", ("medinj_mcqu_all", "medinj_mcq_all"),
-             "Table 1 of the paper: " + _MEAN.format("MCQ", "MCQU", "MCQ")
-             + " (each pooled over provenances)."),
-    GroupRow("medinj", "medinj_oeq", ("medinj_oeq_native",),
-             "Every known MedInjection-FR OEQ test set: only Native has one (Native/Test/oeq). Size-weighted "
-             "mean of the members' scores (for BLEU over several members: a mean of corpus scores).",
-             metrics=OEQ_METRICS, unweighted=False),
-    GroupRow("medinj", "medinj", ("medinj_mcq", "medinj_oeq"),
-             "The whole MedInjection-FR benchmark (open questions have no _gen/_greedy twin): em and hamming "
-             "as in medinj_mcq.", oeq_note="The OEQ scores stay on the medinj_oeq rows (docs/OEQ.md)."),
-    GroupRow("frenchmedmcqa", "medinj_frenchmedmcqa", ("medinj_frenchmedmcqa_mcqu", "medinj_frenchmedmcqa_mcq"),
-             "FrenchMedMCQA: " + _MEAN.format("MCQ", "MCQU", "MCQ") + "."),
-    GroupRow("mediqal", "medinj_mediqal", ("medinj_mediqal_mcqu", "medinj_mediqal_mcqm", "medinj_mediqal_oeq"),
-             "MediQAl: " + _MEAN.format("MCQU", "MCQM", "MCQM") + ".",
-             oeq_note="The OEQ scores stay on the medinj_mediqal_oeq rows (docs/OEQ.md)."),
+    GroupRow(
+        "medinj",
+        "medinj_mcq",
+        ("medinj_mcqu_all", "medinj_mcq_all"),
+        "Table 1 of the paper: " + _MEAN.format("MCQ", "MCQU", "MCQ") + " (each pooled over provenances).",
+    ),
+    GroupRow(
+        "medinj",
+        "medinj_oeq",
+        ("medinj_oeq_native",),
+        "Every known MedInjection-FR OEQ test set: only Native has one (Native/Test/oeq). Size-weighted "
+        "mean of the members' scores (for BLEU over several members: a mean of corpus scores).",
+        metrics=OEQ_METRICS,
+        unweighted=False,
+    ),
+    GroupRow(
+        "medinj",
+        "medinj",
+        ("medinj_mcq", "medinj_oeq"),
+        "The whole MedInjection-FR benchmark (open questions have no _gen/_greedy twin): em and hamming "
+        "as in medinj_mcq.",
+        oeq_note="The OEQ scores stay on the medinj_oeq rows (docs/OEQ.md).",
+    ),
+    GroupRow(
+        "frenchmedmcqa",
+        "medinj_frenchmedmcqa",
+        ("medinj_frenchmedmcqa_mcqu", "medinj_frenchmedmcqa_mcq"),
+        "FrenchMedMCQA: " + _MEAN.format("MCQ", "MCQU", "MCQ") + ".",
+    ),
+    GroupRow(
+        "mediqal",
+        "medinj_mediqal",
+        ("medinj_mediqal_mcqu", "medinj_mediqal_mcqm", "medinj_mediqal_oeq"),
+        "MediQAl: " + _MEAN.format("MCQU", "MCQM", "MCQM") + ".",
+        oeq_note="The OEQ scores stay on the medinj_mediqal_oeq rows (docs/OEQ.md).",
+    ),
 )
 
 
@@ -154,13 +248,15 @@ def generate() -> dict[str, str]:
             name = leaf.name + suffix
             files[f"{leaf.folder}/{name}.yaml"] = _file(
                 f"{leaf.about} Decoding: {words}.",
-                [f"include: {include}", f"task: {name}", f"dataset_kwargs: {{{', '.join(data)}}}"])
+                [f"include: {include}", f"task: {name}", f"dataset_kwargs: {{{', '.join(data)}}}"],
+            )
             exists.add(name)
             if leaf.format == "oeq":
                 oeq.add(name)
             for alias, about in leaf.aliases:
                 files[f"{leaf.folder}/{alias}{suffix}.yaml"] = _file(
-                    f"{about} The same data as {name}.", [f"include: {name}.yaml", f"task: {alias}{suffix}"])
+                    f"{about} The same data as {name}.", [f"include: {name}.yaml", f"task: {alias}{suffix}"]
+                )
                 exists.add(alias + suffix)
 
     for group in GROUPS:
@@ -198,8 +294,11 @@ def _on_disk() -> set[str]:
 
 def differences(files: dict[str, str]) -> list[str]:
     """The generated files that are missing or differ on disk, and the stale ones."""
-    wrong = [rel for rel, text in sorted(files.items())
-             if not (ROOT / rel).is_file() or (ROOT / rel).read_text(encoding="utf-8") != text]
+    wrong = [
+        rel
+        for rel, text in sorted(files.items())
+        if not (ROOT / rel).is_file() or (ROOT / rel).read_text(encoding="utf-8") != text
+    ]
     strays = sorted(_on_disk() - files.keys())
     return wrong + [f"{rel} (not from the table: add a row, or remove the file)" for rel in strays]
 

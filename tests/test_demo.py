@@ -33,7 +33,11 @@ def test_demo_runs_offline_and_prints_the_table(tmp_path: Path) -> None:
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
     completed = subprocess.run(
         [str(BIN / "medinj"), "demo", "--limit", "2", "--output_path", str(tmp_path / "out")],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=1200,
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=1200,
     )
     assert completed.returncode == 0, completed.stderr[-3000:]
     for task in DEMO_TASKS.split(","):

@@ -41,13 +41,27 @@ def model_args(model_dir: Path) -> str:
 
 def test_lm_eval_frenchmedmcqa_choice_and_greedy(tmp_path: Path, tiny_model_dir: Path, frenchmedmcqa_dir: Path) -> None:
     output = tmp_path / "out"
-    completed = run([
-        str(BIN / "lm_eval"), "--include_path", str(tasks_path()),
-        "--tasks", "medinj_frenchmedmcqa,medinj_frenchmedmcqa_greedy",
-        "--model", "hf", "--model_args", model_args(tiny_model_dir),
-        "--metadata", json.dumps({"data_dir": str(frenchmedmcqa_dir)}),
-        "--limit", "6", "--log_samples", "--output_path", str(output),
-    ], tmp_path)
+    completed = run(
+        [
+            str(BIN / "lm_eval"),
+            "--include_path",
+            str(tasks_path()),
+            "--tasks",
+            "medinj_frenchmedmcqa,medinj_frenchmedmcqa_greedy",
+            "--model",
+            "hf",
+            "--model_args",
+            model_args(tiny_model_dir),
+            "--metadata",
+            json.dumps({"data_dir": str(frenchmedmcqa_dir)}),
+            "--limit",
+            "6",
+            "--log_samples",
+            "--output_path",
+            str(output),
+        ],
+        tmp_path,
+    )
     assert completed.returncode == 0, completed.stderr[-3000:]
     results, samples = results_and_samples(output)
 
@@ -80,12 +94,29 @@ def test_lm_eval_frenchmedmcqa_choice_and_greedy(tmp_path: Path, tiny_model_dir:
 
 def test_medinj_eval_with_chat_template_and_fewshot(tmp_path: Path, tiny_model_dir: Path, demo_data_dir: Path) -> None:
     output = tmp_path / "out"
-    completed = run([
-        str(BIN / "medinj"), "eval", "--tasks", "medinj_mcq",
-        "--model", "hf", "--model_args", model_args(tiny_model_dir),
-        "--metadata", json.dumps({"data_dir": str(demo_data_dir)}),
-        "--apply_chat_template", "--num_fewshot", "1", "--limit", "2", "--log_samples", "--output_path", str(output),
-    ], tmp_path)
+    completed = run(
+        [
+            str(BIN / "medinj"),
+            "eval",
+            "--tasks",
+            "medinj_mcq",
+            "--model",
+            "hf",
+            "--model_args",
+            model_args(tiny_model_dir),
+            "--metadata",
+            json.dumps({"data_dir": str(demo_data_dir)}),
+            "--apply_chat_template",
+            "--num_fewshot",
+            "1",
+            "--limit",
+            "2",
+            "--log_samples",
+            "--output_path",
+            str(output),
+        ],
+        tmp_path,
+    )
     assert completed.returncode == 0, completed.stderr[-3000:]
     results, samples = results_and_samples(output)
     assert {"medinj_mcq", "medinj_mcqu_all", "medinj_mcq_all"} <= set(results)
@@ -103,10 +134,23 @@ def test_malformed_record_stops_lm_eval_naming_it(tmp_path: Path, tiny_model_dir
     records = json.loads((demo_data_dir / "Native/Test/mcqu/mcqu_test.json").read_text(encoding="utf-8"))
     records[3]["answer"] = "Z"
     (data / "mcqu_test.json").write_text(json.dumps(records, ensure_ascii=False), encoding="utf-8")
-    completed = run([
-        str(BIN / "lm_eval"), "--include_path", str(tasks_path()), "--tasks", "medinj_mcqu_native",
-        "--model", "hf", "--model_args", model_args(tiny_model_dir),
-        "--metadata", json.dumps({"data_dir": str(tmp_path / "data")}), "--limit", "2",
-    ], tmp_path)
+    completed = run(
+        [
+            str(BIN / "lm_eval"),
+            "--include_path",
+            str(tasks_path()),
+            "--tasks",
+            "medinj_mcqu_native",
+            "--model",
+            "hf",
+            "--model_args",
+            model_args(tiny_model_dir),
+            "--metadata",
+            json.dumps({"data_dir": str(tmp_path / "data")}),
+            "--limit",
+            "2",
+        ],
+        tmp_path,
+    )
     assert completed.returncode != 0
     assert f"record '{records[3]['id']}', field 'answer': gold letter(s) Z not among options" in completed.stderr

@@ -27,8 +27,9 @@ def test_load_frenchmedmcqa_dataset(frenchmedmcqa_dir: Path) -> None:
 
 
 def test_load_pooled_medinjection_dataset(demo_data_dir: Path) -> None:
-    dataset = load_dataset(benchmark="medinjection", task="mcqu", provenances=["native", "translated"],
-                           data_dir=str(demo_data_dir))
+    dataset = load_dataset(
+        benchmark="medinjection", task="mcqu", provenances=["native", "translated"], data_dir=str(demo_data_dir)
+    )
     assert len(dataset["test"]) == 36 and len(dataset["validation"]) == 7
     assert {doc["provenance"] for doc in dataset["test"]} == {"native", "translated"}
 

@@ -7,8 +7,15 @@ import pytest
 from lm_eval_medinj.prompts import INSTRUCTIONS, render_messages, render_prompt, render_target
 from lm_eval_medinj.records import MedRecord
 
-MCQ = MedRecord("q1", "native", "demo", "mcq", "Quels sont des antibiotiques ?",
-                {"A": "Amoxicilline", "B": "Paracétamol", "C": "Ceftriaxone"}, ("C", "A"))
+MCQ = MedRecord(
+    "q1",
+    "native",
+    "demo",
+    "mcq",
+    "Quels sont des antibiotiques ?",
+    {"A": "Amoxicilline", "B": "Paracétamol", "C": "Ceftriaxone"},
+    ("C", "A"),
+)
 
 
 def test_mcq_prompt_text() -> None:
@@ -22,8 +29,9 @@ def test_mcq_prompt_text() -> None:
 
 
 def test_context_and_open_question() -> None:
-    record = MedRecord("o1", "native", "demo", "oeq", "Que faire ?", reference="Appeler le 15.",
-                       context="Patient inconscient.")
+    record = MedRecord(
+        "o1", "native", "demo", "oeq", "Que faire ?", reference="Appeler le 15.", context="Patient inconscient."
+    )
     prompt = render_prompt(record)
     assert prompt.startswith(INSTRUCTIONS["oeq"] + "\n\nContexte : Patient inconscient.\n\nQuestion : Que faire ?")
     assert "(A)" not in prompt

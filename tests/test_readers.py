@@ -57,8 +57,15 @@ def test_hub_record_options_parsed_from_user_message(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("answer", "gold"),
-    [("A, C", ("A", "C")), ("C,A", ("A", "C")), (["C", "A"], ("A", "C")), ([0, 2], ("A", "C")),
-     ("(b)", ("B",)), ("B) La N-acétylcystéine", ("B",)), ("La N-acétylcystéine", ("B",))],
+    [
+        ("A, C", ("A", "C")),
+        ("C,A", ("A", "C")),
+        (["C", "A"], ("A", "C")),
+        ([0, 2], ("A", "C")),
+        ("(b)", ("B",)),
+        ("B) La N-acétylcystéine", ("B",)),
+        ("La N-acétylcystéine", ("B",)),
+    ],
 )
 def test_hub_answer_forms(tmp_path: Path, answer: Any, gold: tuple[str, ...]) -> None:
     assert read_one(tmp_path, hub_record(answer=answer)).gold == gold
@@ -83,27 +90,49 @@ def test_hub_answer_falls_back_to_assistant_message(tmp_path: Path) -> None:
 
 
 def test_hub_open_question(tmp_path: Path) -> None:
-    raw = {"id": "o1", "messages": [{"role": "user", "content": "Définir la fièvre."},
-                                    {"role": "assistant", "content": "Température > 38 °C."}],
-           "answer": "Température > 38 °C."}
+    raw = {
+        "id": "o1",
+        "messages": [
+            {"role": "user", "content": "Définir la fièvre."},
+            {"role": "assistant", "content": "Température > 38 °C."},
+        ],
+        "answer": "Température > 38 °C.",
+    }
     record = read_one(tmp_path, raw, task="oeq")
     assert (record.task, record.reference, record.options) == ("oeq", "Température > 38 °C.", {})
 
 
 def test_all_parquet_rows(tmp_path: Path) -> None:
     rows = [
-        {"instruction": "Quel antidote ?\n(A) Naloxone\n(B) NAC", "context": "", "answer": "B",
-         "type": "QCU", "origin": "MedQA"},
-        {"instruction": "Cochez les vraies.", "context": "(A) Vrai un\n(B) Faux\n(C) Vrai deux",
-         "answer": "A, C", "type": "mcq", "origin": "native"},
-        {"instruction": "Définir l'anémie.", "context": "", "answer": "Baisse de l'hémoglobine.",
-         "type": "QRO", "origin": "synthetic"},
+        {
+            "instruction": "Quel antidote ?\n(A) Naloxone\n(B) NAC",
+            "context": "",
+            "answer": "B",
+            "type": "QCU",
+            "origin": "MedQA",
+        },
+        {
+            "instruction": "Cochez les vraies.",
+            "context": "(A) Vrai un\n(B) Faux\n(C) Vrai deux",
+            "answer": "A, C",
+            "type": "mcq",
+            "origin": "native",
+        },
+        {
+            "instruction": "Définir l'anémie.",
+            "context": "",
+            "answer": "Baisse de l'hémoglobine.",
+            "type": "QRO",
+            "origin": "synthetic",
+        },
     ]
     path = tmp_path / "test-00000.parquet"
     pq.write_table(pa.Table.from_pylist(rows), path)
     records = read_records(path).records
     assert [(r.task, r.provenance) for r in records] == [
-        ("mcqu", "translated"), ("mcq", "native"), ("oeq", "synthetic")
+        ("mcqu", "translated"),
+        ("mcq", "native"),
+        ("oeq", "synthetic"),
     ]
     assert records[1].options == {"A": "Vrai un", "B": "Faux", "C": "Vrai deux"}
     assert records[1].gold == ("A", "C")
@@ -111,18 +140,36 @@ def test_all_parquet_rows(tmp_path: Path) -> None:
 
 
 def test_frenchmedmcqa_record(tmp_path: Path) -> None:
-    raw = {"id": "f1", "question": "Parmi les propositions suivantes, lesquelles sont exactes ?",
-           "answers": {"a": "un", "b": "deux", "c": "trois", "d": "quatre", "e": "cinq"},
-           "correct_answers": ["e", "a"], "subject_name": "pharmacie", "nbr_correct_answers": 2}
+    raw = {
+        "id": "f1",
+        "question": "Parmi les propositions suivantes, lesquelles sont exactes ?",
+        "answers": {"a": "un", "b": "deux", "c": "trois", "d": "quatre", "e": "cinq"},
+        "correct_answers": ["e", "a"],
+        "subject_name": "pharmacie",
+        "nbr_correct_answers": 2,
+    }
     record = read_one(tmp_path, raw)
     assert (record.task, record.gold, record.origin, record.specialty) == (
-        "mcq", ("A", "E"), "FrenchMedMCQA", "pharmacie")
+        "mcq",
+        ("A", "E"),
+        "FrenchMedMCQA",
+        "pharmacie",
+    )
     assert list(record.options) == ["A", "B", "C", "D", "E"]
 
 
 def test_canonical_shape_round_trips_through_jsonl(tmp_path: Path) -> None:
-    original = MedRecord("c1", "translated", "MedMCQA", "mcq", "Q ?", {"A": "x", "B": "y", "C": "z"},
-                         ("A", "C"), context="Contexte", specialty="cardiologie")
+    original = MedRecord(
+        "c1",
+        "translated",
+        "MedMCQA",
+        "mcq",
+        "Q ?",
+        {"A": "x", "B": "y", "C": "z"},
+        ("A", "C"),
+        context="Contexte",
+        specialty="cardiologie",
+    )
     path = tmp_path / "records.jsonl"
     path.write_text(json.dumps(original.to_doc()) + "\n", encoding="utf-8")
     assert read_records(path).records == [original]
@@ -159,10 +206,16 @@ def test_split_options_requires_consecutive_letters() -> None:
         ({"answer": "peut-être"}, "answer", "unparseable answer"),
         ({"answer": ""}, "answer", "unparseable answer"),
         ({"classes": ["A", "B", "F"]}, "classes", "not found"),
-        ({"messages": [{"role": "user", "content": "\n(A) un\n(B) deux"}], "classes": ["A", "B"]},
-         "question", "empty question"),
-        ({"messages": [{"role": "user", "content": "Q ?\n(A) seul"}], "classes": ["seul"], "answer": "A"},
-         "options", "at least 2"),
+        (
+            {"messages": [{"role": "user", "content": "\n(A) un\n(B) deux"}], "classes": ["A", "B"]},
+            "question",
+            "empty question",
+        ),
+        (
+            {"messages": [{"role": "user", "content": "Q ?\n(A) seul"}], "classes": ["seul"], "answer": "A"},
+            "options",
+            "at least 2",
+        ),
         ({"messages": "texte"}, "messages", "list of {role, content}"),
     ],
 )
@@ -242,8 +295,12 @@ def test_invalid_json_line(tmp_path: Path) -> None:
 def test_skip_invalid_drops_and_counts(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     path = write_json(
         tmp_path / "mixed.json",
-        [hub_record(id="ok1"), hub_record(id="bad1", answer="Z"),
-         hub_record(id="ok2"), hub_record(id="bad2", answer="?")],
+        [
+            hub_record(id="ok1"),
+            hub_record(id="bad1", answer="Z"),
+            hub_record(id="ok2"),
+            hub_record(id="bad2", answer="?"),
+        ],
     )
     with caplog.at_level(logging.WARNING):
         report = read_records(path, ReadOptions(provenance="native", skip_invalid=True))

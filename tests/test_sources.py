@@ -37,11 +37,16 @@ def test_missing_subset_is_a_clear_error(tmp_path: Path, demo_data_dir: Path) ->
 
 def test_all_parquet_split_and_filtered(tmp_path: Path) -> None:
     row = {"instruction": "Q ?\n(A) a\n(B) b", "context": "", "answer": "A", "type": "mcqu"}
-    pq.write_table(pa.Table.from_pylist([
-        {**row, "origin": "native"},
-        {**row, "origin": "MedMCQA"},
-        {**row, "type": "mcq", "answer": "A, B", "origin": "native"},
-    ]), tmp_path / "test-00000-of-00001.parquet")
+    pq.write_table(
+        pa.Table.from_pylist(
+            [
+                {**row, "origin": "native"},
+                {**row, "origin": "MedMCQA"},
+                {**row, "type": "mcq", "answer": "A, B", "origin": "native"},
+            ]
+        ),
+        tmp_path / "test-00000-of-00001.parquet",
+    )
     pq.write_table(pa.Table.from_pylist([{**row, "origin": "native"}]), tmp_path / "validation-00000-of-00001.parquet")
     assert [r.origin for r in load_medinjection("native", "mcqu", "test", tmp_path)] == ["native"]
     assert [r.origin for r in load_medinjection("translated", "mcqu", "test", tmp_path)] == ["MedMCQA"]

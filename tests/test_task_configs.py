@@ -24,8 +24,15 @@ EXPECTED_TASKS = {
     f"{name}{mode}"
     for mode in ("", "_gen", "_greedy")
     for name in (
-        "medinj_mcq_native", "medinj_mcq_all", "medinj_mcqu_native", "medinj_mcqu_translated", "medinj_mcqu_all",
-        "medinj_frenchmedmcqa_mcqu", "medinj_frenchmedmcqa_mcq", "medinj_mediqal_mcqu", "medinj_mediqal_mcqm",
+        "medinj_mcq_native",
+        "medinj_mcq_all",
+        "medinj_mcqu_native",
+        "medinj_mcqu_translated",
+        "medinj_mcqu_all",
+        "medinj_frenchmedmcqa_mcqu",
+        "medinj_frenchmedmcqa_mcq",
+        "medinj_mediqal_mcqu",
+        "medinj_mediqal_mcqm",
     )
 } | {"medinj_oeq_native", "medinj_mediqal_oeq"}
 
@@ -50,8 +57,9 @@ def test_committed_yaml_is_what_the_generator_writes(generator) -> None:
     assert generator.main(["--check"]) == 0
 
 
-def test_check_names_an_edited_and_a_stray_file(generator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                capsys: pytest.CaptureFixture[str]) -> None:
+def test_check_names_an_edited_and_a_stray_file(
+    generator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.setattr(generator, "ROOT", tmp_path)
     assert generator.main([]) == 0
     for name in generator.HANDWRITTEN:
@@ -63,8 +71,10 @@ def test_check_names_an_edited_and_a_stray_file(generator, tmp_path: Path, monke
     capsys.readouterr()
     assert generator.main(["--check"]) == 1
     printed = capsys.readouterr().out.splitlines()
-    assert printed == ["tasks/medinj/medinj_mcq.yaml",
-                       "tasks/medinj/medinj_extra.yaml (not from the table: add a row, or remove the file)"]
+    assert printed == [
+        "tasks/medinj/medinj_mcq.yaml",
+        "tasks/medinj/medinj_extra.yaml (not from the table: add a row, or remove the file)",
+    ]
     stale = tmp_path / "medinj" / "medinj_dropped.yaml"
     stale.write_text(generator.HEADER + "task: medinj_dropped\n")
     assert generator.main([]) == 0
@@ -94,13 +104,17 @@ def test_the_all_alias_is_the_native_task_under_another_name(index: dict, mode: 
     assert native["dataset_kwargs"] == {"benchmark": "medinjection", "task": "mcq", "provenances": ["native"]}
 
 
-@pytest.mark.parametrize(("name", "cls", "output_type", "metrics"), [
-    ("medinj_mcqu_all", "MedinjTask", "multiple_choice", ["em"]),
-    ("medinj_mediqal_mcqm_gen", "ConstrainedGenerationTask", "generate_until", ["em", "hamming"]),
-    ("medinj_frenchmedmcqa_mcq_greedy", "MedinjTask", "generate_until", ["em", "hamming"]),
-])
-def test_a_leaf_joins_its_mode_and_format_templates(index: dict, name: str, cls: str, output_type: str,
-                                                    metrics: list[str]) -> None:
+@pytest.mark.parametrize(
+    ("name", "cls", "output_type", "metrics"),
+    [
+        ("medinj_mcqu_all", "MedinjTask", "multiple_choice", ["em"]),
+        ("medinj_mediqal_mcqm_gen", "ConstrainedGenerationTask", "generate_until", ["em", "hamming"]),
+        ("medinj_frenchmedmcqa_mcq_greedy", "MedinjTask", "generate_until", ["em", "hamming"]),
+    ],
+)
+def test_a_leaf_joins_its_mode_and_format_templates(
+    index: dict, name: str, cls: str, output_type: str, metrics: list[str]
+) -> None:
     config = load_yaml(index[name].yaml_path, resolve_func=True)
     assert config["class"].__name__ == cls and config["output_type"] == output_type
     assert [entry["metric"] for entry in config["metric_list"]] == metrics

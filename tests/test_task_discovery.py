@@ -33,9 +33,17 @@ def run(command: list[str] | str, tmp_path: Path, **env: str) -> subprocess.Comp
 def card_command(tiny_model_dir: Path, demo_data_dir: Path) -> list[str]:
     """The model card's command, with a local model and the demo data: no --include_path."""
     return [
-        "lm_eval", "--tasks", "medinj_mcq", "--model", "hf",
-        "--model_args", f"pretrained={tiny_model_dir},dtype=float32",
-        "--metadata", json.dumps({"data_dir": str(demo_data_dir)}), "--limit", "2",
+        "lm_eval",
+        "--tasks",
+        "medinj_mcq",
+        "--model",
+        "hf",
+        "--model_args",
+        f"pretrained={tiny_model_dir},dtype=float32",
+        "--metadata",
+        json.dumps({"data_dir": str(demo_data_dir)}),
+        "--limit",
+        "2",
     ]
 
 

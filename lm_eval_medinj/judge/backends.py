@@ -52,9 +52,7 @@ def render_chat(tokenizer: Any, prompt: JudgePrompt, item: JudgeItem) -> str:
     from jinja2.exceptions import TemplateError
 
     try:
-        return tokenizer.apply_chat_template(
-            prompt.messages(*args), tokenize=False, add_generation_prompt=True
-        )
+        return tokenizer.apply_chat_template(prompt.messages(*args), tokenize=False, add_generation_prompt=True)
     except TemplateError:
         return tokenizer.apply_chat_template(
             prompt.messages(*args, system_role=False), tokenize=False, add_generation_prompt=True
@@ -68,9 +66,7 @@ def verdict_token_ids(tokenizer: Any, prompt: JudgePrompt) -> tuple[int, int]:
     for word in prompt.verdicts:
         encoded = tokenizer.encode(word, add_special_tokens=False)
         if len(encoded) > 1:
-            log.warning(
-                "verdict %r is %d tokens for this tokenizer; its first token is used", word, len(encoded)
-            )
+            log.warning("verdict %r is %d tokens for this tokenizer; its first token is used", word, len(encoded))
         ids.append(encoded[0])
     if ids[0] == ids[1]:
         raise ValueError(f"verdicts {prompt.verdicts} start with the same token for this tokenizer")
@@ -90,9 +86,7 @@ class TransformersJudge:
         self.tokenizer.padding_side = "left"
         if self.tokenizer.pad_token is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
-        torch_dtype = (
-            getattr(torch, dtype) if dtype else (torch.bfloat16 if self.device == "cuda" else torch.float32)
-        )
+        torch_dtype = getattr(torch, dtype) if dtype else (torch.bfloat16 if self.device == "cuda" else torch.float32)
         self.model = AutoModelForCausalLM.from_pretrained(model, dtype=torch_dtype).to(self.device).eval()
 
     def p_equivalent(self, items: Sequence[JudgeItem], prompt: JudgePrompt) -> list[float]:
@@ -136,10 +130,7 @@ class VLLMJudge:
             ]
         outputs = self.llm.generate(requests, self.params, use_tqdm=False)
         last = [out.prompt_logprobs[-1] for out in outputs]
-        return [
-            two_way_probability(last[2 * i][yes].logprob, last[2 * i + 1][no].logprob)
-            for i in range(len(items))
-        ]
+        return [two_way_probability(last[2 * i][yes].logprob, last[2 * i + 1][no].logprob) for i in range(len(items))]
 
 
 def verdict_probability(top_logprobs: Mapping[str, float], verdicts: tuple[str, str]) -> tuple[float, bool]:
@@ -153,9 +144,7 @@ def verdict_probability(top_logprobs: Mapping[str, float], verdicts: tuple[str, 
     found: list[float | None] = []
     for word in verdicts:
         matches = [
-            (len(tok.strip()), lp)
-            for tok, lp in top_logprobs.items()
-            if tok.strip() and word.startswith(tok.strip())
+            (len(tok.strip()), lp) for tok, lp in top_logprobs.items() if tok.strip() and word.startswith(tok.strip())
         ]
         found.append(max(matches)[1] if matches else None)
     if found[0] is not None and found[1] is not None:
@@ -238,9 +227,7 @@ class OpenAIJudge:
             text = (
                 render_chat(self.tokenizer, prompt, item)
                 if self.tokenizer is not None
-                else "\n\n".join(
-                    m["content"] for m in prompt.messages(item.question, item.reference, item.candidate)
-                )
+                else "\n\n".join(m["content"] for m in prompt.messages(item.question, item.reference, item.candidate))
                 + "\n"
             )
             response = self._request(body | {"prompt": text, "logprobs": self.top_logprobs})

@@ -33,13 +33,9 @@ def add_judge_args(parser: argparse.ArgumentParser) -> None:
     backend.add_argument("--dtype", help="hf: torch dtype name (default bfloat16 on cuda, float32 on cpu)")
     backend.add_argument("--api", choices=("chat", "completions"), default="chat", help="openai: endpoint")
     backend.add_argument("--top-logprobs", type=int, default=20, help="openai: top-k log-probabilities asked")
-    backend.add_argument(
-        "--tokenizer", help="openai completions: tokenizer whose chat template renders the prompt"
-    )
+    backend.add_argument("--tokenizer", help="openai completions: tokenizer whose chat template renders the prompt")
     backend.add_argument("--concurrency", type=int, default=8, help="openai: parallel requests")
-    backend.add_argument(
-        "--vllm-kwargs", type=json.loads, default={}, help="vllm: JSON of LLM(...) arguments"
-    )
+    backend.add_argument("--vllm-kwargs", type=json.loads, default={}, help="vllm: JSON of LLM(...) arguments")
 
 
 def backend_options(args: argparse.Namespace) -> BackendOptions:

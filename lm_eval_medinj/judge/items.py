@@ -25,9 +25,7 @@ class JudgeItem:
 
     def key(self, judge_id: str, prompt_id: str) -> str:
         """The cache key: judge, prompt version and the item's text (not its id)."""
-        payload = json.dumps(
-            [judge_id, prompt_id, self.question, self.reference, self.candidate], ensure_ascii=False
-        )
+        payload = json.dumps([judge_id, prompt_id, self.question, self.reference, self.candidate], ensure_ascii=False)
         return hashlib.sha256(payload.encode("utf-8")).hexdigest()
 
 

@@ -75,9 +75,7 @@ def evaluate_judge(
     agreement = judge_agreement(ratings, labels, p, settings.n_boot, settings.seed)
     length = relative_length(items)
     coef = length_coefficient(p, length, labels)
-    partial_r, partial_p = partial_correlation(
-        p, np.array([words(i.candidate) for i in items], float), ratings
-    )
+    partial_r, partial_p = partial_correlation(p, np.array([words(i.candidate) for i in items], float), ratings)
     controlled = length_controlled(p, length, coef)
     calibration = fit_calibration(
         backend.judge_id, prompt.prompt_id, p, labels, settings.calibration_method, coef, seed=settings.seed

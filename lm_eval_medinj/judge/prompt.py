@@ -33,13 +33,9 @@ class JudgePrompt:
         return self.equivalent, self.not_equivalent
 
     def render_user(self, question: str, reference: str, candidate: str) -> str:
-        return self.user.format(
-            question=question.strip(), reference=reference.strip(), candidate=candidate.strip()
-        )
+        return self.user.format(question=question.strip(), reference=reference.strip(), candidate=candidate.strip())
 
-    def messages(
-        self, question: str, reference: str, candidate: str, system_role: bool = True
-    ) -> list[dict[str, str]]:
+    def messages(self, question: str, reference: str, candidate: str, system_role: bool = True) -> list[dict[str, str]]:
         """Chat messages; without a system role the system text opens the user turn."""
         user = self.render_user(question, reference, candidate)
         if not self.system:
@@ -82,6 +78,4 @@ def parse_prompt(text: str, name: str) -> JudgePrompt:
         if field not in user:
             raise InputError(f"prompt {name!r}: the @user part lacks {field}")
     digest = hashlib.sha256(text.encode("utf-8")).hexdigest()[:8]
-    return JudgePrompt(
-        name, "\n".join(sections.get("system", [])).strip(), user, verdicts[0], verdicts[1], digest
-    )
+    return JudgePrompt(name, "\n".join(sections.get("system", [])).strip(), user, verdicts[0], verdicts[1], digest)

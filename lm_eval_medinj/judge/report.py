@@ -51,9 +51,7 @@ def plot_reliability(report: JudgeReport, labels: np.ndarray, path: Path, bins: 
     for name, p in (("raw", report.p), (f"calibrated ({report.calibration.method})", report.p_calibrated)):
         index = np.minimum((p * bins).astype(int), bins - 1)
         used = [b for b in range(bins) if (index == b).any()]
-        ax.plot(
-            [p[index == b].mean() for b in used], [labels[index == b].mean() for b in used], "o-", label=name
-        )
+        ax.plot([p[index == b].mean() for b in used], [labels[index == b].mean() for b in used], "o-", label=name)
     ax.set(
         xlabel="predicted P(equivalent)",
         ylabel="human says equivalent (rate)",

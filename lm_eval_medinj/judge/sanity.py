@@ -17,9 +17,7 @@ def mcq_sanity_items(path: Path, n_questions: int = 50, seed: int = 0) -> list[L
     a wrong one. Questions whose options are all correct are skipped.
     """
     rng = random.Random(seed)
-    records = [
-        r for r in read_records(path, ReadOptions(skip_invalid=True)).records if len(r.gold) < len(r.options)
-    ]
+    records = [r for r in read_records(path, ReadOptions(skip_invalid=True)).records if len(r.gold) < len(r.options)]
     rng.shuffle(records)
     items: list[LabelledItem] = []
     for record in records[:n_questions]:
@@ -31,10 +29,6 @@ def mcq_sanity_items(path: Path, n_questions: int = 50, seed: int = 0) -> list[L
             shuffled = correct[1:] + correct[:1]
         incorrect = list(correct)
         incorrect[rng.randrange(len(correct))] = rng.choice(wrong)
-        items.append(
-            LabelledItem(JudgeItem(f"{record.id}+ok", record.question, reference, " ; ".join(shuffled)), 1.0)
-        )
-        items.append(
-            LabelledItem(JudgeItem(f"{record.id}+ko", record.question, reference, " ; ".join(incorrect)), 0.0)
-        )
+        items.append(LabelledItem(JudgeItem(f"{record.id}+ok", record.question, reference, " ; ".join(shuffled)), 1.0))
+        items.append(LabelledItem(JudgeItem(f"{record.id}+ko", record.question, reference, " ; ".join(incorrect)), 0.0))
     return items

@@ -64,10 +64,7 @@ def padded(items: Sequence[JudgeItem]) -> list[JudgeItem]:
 
 def swapped(items: Sequence[JudgeItem]) -> list[JudgeItem]:
     """Candidate and reference exchanged."""
-    return [
-        replace(item, id=f"{item.id}+swap", candidate=item.reference, reference=item.candidate)
-        for item in items
-    ]
+    return [replace(item, id=f"{item.id}+swap", candidate=item.reference, reference=item.candidate) for item in items]
 
 
 @dataclass(frozen=True)

@@ -76,9 +76,7 @@ def resolve_configs(names: Sequence[str]) -> list[str]:
         wanted = list(CONFIGURATIONS) if name.lower() == "all" else [name.upper()]
         for config in wanted:
             if config not in CONFIGURATIONS:
-                raise ValueError(
-                    f"unknown configuration {name!r}; choose from {', '.join(CONFIGURATIONS)} or all"
-                )
+                raise ValueError(f"unknown configuration {name!r}; choose from {', '.join(CONFIGURATIONS)} or all")
             if config not in resolved:
                 resolved.append(config)
     return resolved
@@ -119,9 +117,7 @@ def load_pools(
     """The records of one split of each provenance, restricted to ``tasks`` (Hub ids or local folders)."""
     return {
         provenance: [
-            record
-            for task in tasks
-            for record in load_medinjection(provenance, task, split, data_dir, skip_invalid)
+            record for task in tasks for record in load_medinjection(provenance, task, split, data_dir, skip_invalid)
         ]
         for provenance in provenances
     }
@@ -153,9 +149,7 @@ def validation_set(config: str, pools: Pools) -> list[MedRecord]:
     return [record for provenance in CONFIGURATIONS[config] for record in pools[provenance]]
 
 
-def _sample_stratum(
-    records: Sequence[MedRecord], quota: int, seed: int, provenance: str, task: str
-) -> list[MedRecord]:
+def _sample_stratum(records: Sequence[MedRecord], quota: int, seed: int, provenance: str, task: str) -> list[MedRecord]:
     stratum = sorted(records, key=lambda r: r.id)
     random.Random(f"{seed}:{provenance}:{task}").shuffle(stratum)
     return stratum[:quota]
@@ -201,9 +195,7 @@ def build_mixture(
                     f"holds {available} examples but the mixture needs {quota}: short by {quota - available}."
                     " Lower --total or pass --allow_smaller to train on a smaller mixture."
                 )
-            log.warning(
-                "%s: %s pool short by %d; using all %d", config, provenance, quota - available, available
-            )
+            log.warning("%s: %s pool short by %d; using all %d", config, provenance, quota - available, available)
             quota = available
         for task, share in largest_remainder(quota, pool_sizes[provenance]).items():
             selected.extend(_sample_stratum(by_task[task], share, settings.seed, provenance, task))

@@ -81,9 +81,7 @@ class ScriptArguments:
     )
     total: int = field(default=DEFAULT_TOTAL, metadata={"help": "examples per mixture"})
     mixture_seed: int = field(default=DEFAULT_SEED, metadata={"help": "seed of the mixture sampling"})
-    tasks: list[str] = field(
-        default_factory=lambda: list(DEFAULT_TASKS), metadata={"help": "task types: mcq mcqu oeq"}
-    )
+    tasks: list[str] = field(default_factory=lambda: list(DEFAULT_TASKS), metadata={"help": "task types: mcq mcqu oeq"})
     prompt: str = field(
         default="conversation",
         metadata={
@@ -100,29 +98,21 @@ class ScriptArguments:
             "choices": list(LOSS_SCOPES),
         },
     )
-    allow_smaller: bool = field(
-        default=False, metadata={"help": "use a whole pool that cannot fill its share"}
-    )
+    allow_smaller: bool = field(default=False, metadata={"help": "use a whole pool that cannot fill its share"})
     skip_invalid: bool = field(default=False, metadata={"help": "skip unreadable records instead of failing"})
     dry_run: bool = field(
         default=False, metadata={"help": "build and report the mixtures, write manifests, no training"}
     )
-    merge: bool = field(
-        default=False, metadata={"help": "also save the adapter merged into the base model (merged/)"}
-    )
+    merge: bool = field(default=False, metadata={"help": "also save the adapter merged into the base model (merged/)"})
     overwrite: bool = field(default=False, metadata={"help": "delete and retrain a finished run"})
-    skip_finished: bool = field(
-        default=False, metadata={"help": "leave finished runs alone and go on with the rest"}
-    )
+    skip_finished: bool = field(default=False, metadata={"help": "leave finished runs alone and go on with the rest"})
 
 
 @dataclass
 class ModelArguments:
     """The base model and the fine-tuning method."""
 
-    model_name_or_path: str | None = field(
-        default=None, metadata={"help": "base model: Hub id or local folder"}
-    )
+    model_name_or_path: str | None = field(default=None, metadata={"help": "base model: Hub id or local folder"})
     method: Literal["dora", "lora", "full"] = field(default="dora", metadata={"help": "dora, lora or full"})
     lora_r: int = 16
     lora_alpha: int = 16

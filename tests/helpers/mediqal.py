@@ -22,58 +22,157 @@ CASE_PEDIATRIE = "Un nourrisson de 8 mois est amené pour une fièvre à 39,5 °
 OPTIONS = {
     "cardio": ["Électrocardiogramme", "Troponine", "Radiographie du bassin", "Échographie cardiaque", "IRM cérébrale"],
     "pedia": [
-        "Bandelette urinaire", "Ponction lombaire", "Hémocultures", "Scanner thoracique", "Antibiothérapie probabiliste"
+        "Bandelette urinaire",
+        "Ponction lombaire",
+        "Hémocultures",
+        "Scanner thoracique",
+        "Antibiothérapie probabiliste",
     ],
     "pharma": ["Amoxicilline", "Paracétamol", "Ceftriaxone", "Oméprazole", "Vancomycine"],
 }
 
 
-def _mcq(record_id: str, case: str, question: str, options: list[str], correct: Any, task: str,
-         subject: str, question_type: str) -> dict[str, Any]:
+def _mcq(
+    record_id: str,
+    case: str,
+    question: str,
+    options: list[str],
+    correct: Any,
+    task: str,
+    subject: str,
+    question_type: str,
+) -> dict[str, Any]:
     record = {"id": record_id, "clinical_case": case, "question": question}
     record |= {f"answer_{letter}": text for letter, text in zip("abcde", options, strict=True)}
-    return record | {"correct_answers": correct, "task": task, "medical_subject": subject,
-                     "question_type": question_type}
+    return record | {
+        "correct_answers": correct,
+        "task": task,
+        "medical_subject": subject,
+        "question_type": question_type,
+    }
 
 
 def mcqu_records(split: str) -> list[dict[str, Any]]:
     return [
-        _mcq(f"mcqu-{split}-1", CASE_CARDIO, "Quel examen demandez-vous en premier ?", OPTIONS["cardio"], "a",
-             "mcqu", "Cardiologie", "Reasoning"),
-        _mcq(f"mcqu-{split}-2", CASE_CARDIO, "Quel marqueur biologique confirme la nécrose ?", OPTIONS["cardio"],
-             "B", "mcqu", "Cardiologie", "Reasoning"),
-        _mcq(f"mcqu-{split}-3", "", "Quel médicament est un antalgique de palier 1 ?", OPTIONS["pharma"], ["b"],
-             "mcqu", "Pharmacologie", "Understanding"),
-        _mcq(f"mcqu-{split}-4", CASE_PEDIATRIE, "Quel examen réalisez-vous d'abord ?", OPTIONS["pedia"], "(a)",
-             "mcqu", "Pédiatrie", "Reasoning"),
-        _mcq(f"mcqu-{split}-5", "", "Quel médicament est un inhibiteur de la pompe à protons ?", OPTIONS["pharma"],
-             "D", "mcqu", "Pharmacologie", "Understanding"),
+        _mcq(
+            f"mcqu-{split}-1",
+            CASE_CARDIO,
+            "Quel examen demandez-vous en premier ?",
+            OPTIONS["cardio"],
+            "a",
+            "mcqu",
+            "Cardiologie",
+            "Reasoning",
+        ),
+        _mcq(
+            f"mcqu-{split}-2",
+            CASE_CARDIO,
+            "Quel marqueur biologique confirme la nécrose ?",
+            OPTIONS["cardio"],
+            "B",
+            "mcqu",
+            "Cardiologie",
+            "Reasoning",
+        ),
+        _mcq(
+            f"mcqu-{split}-3",
+            "",
+            "Quel médicament est un antalgique de palier 1 ?",
+            OPTIONS["pharma"],
+            ["b"],
+            "mcqu",
+            "Pharmacologie",
+            "Understanding",
+        ),
+        _mcq(
+            f"mcqu-{split}-4",
+            CASE_PEDIATRIE,
+            "Quel examen réalisez-vous d'abord ?",
+            OPTIONS["pedia"],
+            "(a)",
+            "mcqu",
+            "Pédiatrie",
+            "Reasoning",
+        ),
+        _mcq(
+            f"mcqu-{split}-5",
+            "",
+            "Quel médicament est un inhibiteur de la pompe à protons ?",
+            OPTIONS["pharma"],
+            "D",
+            "mcqu",
+            "Pharmacologie",
+            "Understanding",
+        ),
     ]
 
 
 def mcqm_records(split: str) -> list[dict[str, Any]]:
     return [
-        _mcq(f"mcqm-{split}-1", CASE_CARDIO, "Quels examens sont utiles ?", OPTIONS["cardio"], "a,b,d",
-             "mcqm", "Cardiologie", "Reasoning"),
-        _mcq(f"mcqm-{split}-2", CASE_PEDIATRIE, "Quels examens sont indiqués ?", OPTIONS["pedia"], "A, C",
-             "mcqm", "Pédiatrie", "Reasoning"),
-        _mcq(f"mcqm-{split}-3", CASE_PEDIATRIE, "Quelles mesures sont urgentes ?", OPTIONS["pedia"], ["c", "e"],
-             "mcqm", "Pédiatrie", "Reasoning"),
-        _mcq(f"mcqm-{split}-4", "", "Quels médicaments sont des antibiotiques ?", OPTIONS["pharma"], "ace",
-             "mcqm", "Pharmacologie", "Understanding"),
+        _mcq(
+            f"mcqm-{split}-1",
+            CASE_CARDIO,
+            "Quels examens sont utiles ?",
+            OPTIONS["cardio"],
+            "a,b,d",
+            "mcqm",
+            "Cardiologie",
+            "Reasoning",
+        ),
+        _mcq(
+            f"mcqm-{split}-2",
+            CASE_PEDIATRIE,
+            "Quels examens sont indiqués ?",
+            OPTIONS["pedia"],
+            "A, C",
+            "mcqm",
+            "Pédiatrie",
+            "Reasoning",
+        ),
+        _mcq(
+            f"mcqm-{split}-3",
+            CASE_PEDIATRIE,
+            "Quelles mesures sont urgentes ?",
+            OPTIONS["pedia"],
+            ["c", "e"],
+            "mcqm",
+            "Pédiatrie",
+            "Reasoning",
+        ),
+        _mcq(
+            f"mcqm-{split}-4",
+            "",
+            "Quels médicaments sont des antibiotiques ?",
+            OPTIONS["pharma"],
+            "ace",
+            "mcqm",
+            "Pharmacologie",
+            "Understanding",
+        ),
     ]
 
 
 def oeq_records() -> list[dict[str, Any]]:
     def oeq(number: int, case: str, question: str, answer: str, question_type: str) -> dict[str, Any]:
-        return {"id": f"oeq-test-{number}", "clinical_case": case, "cc_question_number": number,
-                "question": question, "answer": answer, "medical_subject": "Cardiologie",
-                "question_type": question_type}
+        return {
+            "id": f"oeq-test-{number}",
+            "clinical_case": case,
+            "cc_question_number": number,
+            "question": question,
+            "answer": answer,
+            "medical_subject": "Cardiologie",
+            "question_type": question_type,
+        }
 
     return [
         oeq(1, CASE_CARDIO, "Quel est votre diagnostic principal ?", "Un syndrome coronarien aigu.", "Reasoning"),
-        oeq(2, CASE_CARDIO, "Quel traitement débutez-vous ?", "Aspirine, anticoagulation et coronarographie.",
-            "Reasoning"),
+        oeq(
+            2,
+            CASE_CARDIO,
+            "Quel traitement débutez-vous ?",
+            "Aspirine, anticoagulation et coronarographie.",
+            "Reasoning",
+        ),
         oeq(3, "", "Définissez l'angor stable.", "Une douleur thoracique d'effort cédant au repos.", "Understanding"),
     ]
 

@@ -57,9 +57,7 @@ def serve_model(
                 received.append(body)
             if self.path == "/v1/chat/completions":
                 try:
-                    text = tokenizer.apply_chat_template(
-                        body["messages"], tokenize=False, add_generation_prompt=True
-                    )
+                    text = tokenizer.apply_chat_template(body["messages"], tokenize=False, add_generation_prompt=True)
                 except TemplateError as error:
                     self.send_error(400, explain=str(error))
                     return
@@ -90,9 +88,7 @@ def serve_model(
             else:
                 self.send_error(404)
                 return
-            payload = json.dumps(
-                {"id": "cmpl-test", "model": body.get("model"), "choices": [choice]}
-            ).encode()
+            payload = json.dumps({"id": "cmpl-test", "model": body.get("model"), "choices": [choice]}).encode()
             self.send_response(200)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(payload)))

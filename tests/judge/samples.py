@@ -30,9 +30,7 @@ def write_oeq_samples(path: Path, rows: list[tuple[str, str, str]]) -> Path:
                 "doc_id": doc_id,
                 "doc": record.to_doc(),
                 "target": reference,
-                "arguments": {
-                    "gen_args_0": {"arg_0": prompt, "arg_1": {"until": ["\n\n"], "do_sample": False}}
-                },
+                "arguments": {"gen_args_0": {"arg_0": prompt, "arg_1": {"until": ["\n\n"], "do_sample": False}}},
                 "resps": [[answer]],
                 "filtered_resps": [answer],
                 "filter": "none",

@@ -28,9 +28,7 @@ from tests.judge.paper_judge import PAPER_SYSTEM, paper_messages
 
 ITEMS = [
     JudgeItem("1", "Quel est l'antidote du paracétamol ?", "La N-acétylcystéine.", "La N-acétylcystéine IV."),
-    JudgeItem(
-        "2", "Quel ion dépolarise le neurone ?", "Le sodium.", "Le potassium, comme dans toute cellule."
-    ),
+    JudgeItem("2", "Quel ion dépolarise le neurone ?", "Le sodium.", "Le potassium, comme dans toute cellule."),
     JudgeItem("3", "Quel organe produit l'insuline ?", "Le pancréas.", "Le foie."),
 ]
 # Gemma's template: no system role.
@@ -68,9 +66,7 @@ def test_prompt_file_is_versioned_and_complete() -> None:
     assert prompt.verdicts == ("Oui", "Non")
     assert prompt.prompt_id.startswith("v1@") and len(prompt.digest) == 8
     text = prompt.render_user("Q ?", "R.", "C.")
-    assert (
-        "Question : Q ?" in text and "Réponse de référence : R." in text and "Réponse candidate : C." in text
-    )
+    assert "Question : Q ?" in text and "Réponse de référence : R." in text and "Réponse candidate : C." in text
     with pytest.raises(ValueError, match="two different words"):
         parse_prompt("@verdicts Oui Oui\n@user\n{question}{reference}{candidate}", "bad")
     with pytest.raises(ValueError, match="lacks"):
@@ -129,9 +125,7 @@ def test_verdict_probability_from_top_logprobs() -> None:
 def test_openai_completions_renders_the_authors_turns(tiny_model_dir: Path) -> None:
     prompt = load_prompt()
     local = TransformersJudge(str(tiny_model_dir)).p_equivalent(ITEMS, prompt)
-    options = BackendOptions(
-        api="completions", top_logprobs=512, tokenizer=str(tiny_model_dir), concurrency=1
-    )
+    options = BackendOptions(api="completions", top_logprobs=512, tokenizer=str(tiny_model_dir), concurrency=1)
     received: list[dict] = []
     with serve_model(tiny_model_dir, received=received) as url:
         judge = make_backend(f"openai:tiny@{url}", options)

@@ -30,8 +30,17 @@ def test_two_score_processes_share_one_cache(tmp_path: Path, tiny_model_dir: Pat
     processes = [
         subprocess.Popen(
             script_argv(
-                "score.py", items, "--judge", f"hf:{tiny_model_dir}", "--cache", cache, "--batch-size", "2",
-                "--no-progress", "--output-dir", tmp_path / name,
+                "score.py",
+                items,
+                "--judge",
+                f"hf:{tiny_model_dir}",
+                "--cache",
+                cache,
+                "--batch-size",
+                "2",
+                "--no-progress",
+                "--output-dir",
+                tmp_path / name,
             ),
             env=cli_env(),
             stdout=subprocess.PIPE,

@@ -46,10 +46,7 @@ def test_harness_judge_aggregates_served_judgements(
     calibration.save(tmp_path / "cal.json")
     judge = HarnessJudge.from_metadata({**metadata, "judge_calibration": str(tmp_path / "cal.json")})
     assert judge is not None
-    docs = [
-        MedRecord(f"q{i}", "native", "test", "oeq", q, reference=r).to_doc()
-        for i, (q, r, _) in enumerate(ANSWERS)
-    ]
+    docs = [MedRecord(f"q{i}", "native", "test", "oeq", q, reference=r).to_doc() for i, (q, r, _) in enumerate(ANSWERS)]
     samples = [judge.sample_fields(doc, answer) for doc, (_, _, answer) in zip(docs, ANSWERS, strict=True)]
     entries = {entry["metric"]: entry for entry in copy.deepcopy(judge.metric_list())}  # as lm-eval does
     assert set(entries) == {"judge_equivalent", "judge_p_equivalent", "judge_p_calibrated"}

@@ -88,9 +88,7 @@ def test_meta_eval_two_judges_end_to_end(
         assert (calibration.judge, calibration.prompt, calibration.n) == (judge, metrics["prompt"], n)
         assert calibration.length_coef == pytest.approx(result["verbosity"]["length_coef_given_label"])
         assert result["padding"]["n"] == result["swap"]["n"] == n
-        assert (
-            out / f"scatter_{Path(result['calibration_path']).stem.removeprefix('calibration_')}.png"
-        ).is_file()
+        assert (out / f"scatter_{Path(result['calibration_path']).stem.removeprefix('calibration_')}.png").is_file()
 
     [pair] = metrics["pairs"]
     assert pair["williams_t"] == pytest.approx(williams_t(pair["r_a"], pair["r_b"], pair["r_ab"], n)[0])

@@ -37,9 +37,7 @@ def test_sigkill_then_rerun_scores_only_the_rest(tmp_path: Path, tiny_model_dir:
         )
         for i in range(N_ITEMS)
     ]
-    samples = write_oeq_samples(
-        tmp_path / "run" / "samples_medinj_oeq_native_2026-11-22T00-00-00.0.jsonl", rows
-    )
+    samples = write_oeq_samples(tmp_path / "run" / "samples_medinj_oeq_native_2026-11-22T00-00-00.0.jsonl", rows)
     cache = tmp_path / "cache.sqlite"
     args = (
         samples,

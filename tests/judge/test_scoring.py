@@ -106,12 +106,8 @@ def test_cache_scores_each_text_once(tmp_path: Path, tiny_model_dir: Path) -> No
     assert second.p[5] == second.p[0]
     np.testing.assert_allclose(second.p, judge.p_equivalent(items, prompt), atol=1e-5)
     with pytest.raises(sqlite3.IntegrityError):
-        cache.put_many(
-            judge.judge_id, prompt.prompt_id, [(items[0].key(judge.judge_id, prompt.prompt_id), 0.5)]
-        )
-    other_prompt = score_items(
-        items[:1], judge, load_prompt(str(_prompt_copy(tmp_path))), cache, progress=False
-    )
+        cache.put_many(judge.judge_id, prompt.prompt_id, [(items[0].key(judge.judge_id, prompt.prompt_id), 0.5)])
+    other_prompt = score_items(items[:1], judge, load_prompt(str(_prompt_copy(tmp_path))), cache, progress=False)
     assert other_prompt.scored == 1
     cache.close()
 
@@ -144,9 +140,7 @@ def test_score_cli_writes_items_and_aggregate_beside_samples(tmp_path: Path, tin
     assert done.returncode == 0, done.stderr
     stem = samples.stem.removeprefix("samples_")
     slug = f"hf-{str(tiny_model_dir).strip('/').replace('/', '-')}"
-    per_item = [
-        json.loads(line) for line in (run_dir / f"judge_{slug}_{stem}.jsonl").read_text().splitlines()
-    ]
+    per_item = [json.loads(line) for line in (run_dir / f"judge_{slug}_{stem}.jsonl").read_text().splitlines()]
     aggregate = json.loads((run_dir / f"judge_results_{slug}_{stem}.json").read_text())
     assert len(list(run_dir.glob("judge_results_*"))) == 1  # the MCQ samples file is not an OEQ task
     assert [row["candidate"] for row in per_item] == [row[2] for row in ROWS]

@@ -15,9 +15,16 @@ SETTINGS = {"chat_template_sha": "abc", "system_instruction_sha": None, "fewshot
 def _items(correct: list[int], clustered: bool = False, fmt: str = "mcqu") -> list[Item]:
     return [
         Item(
-            task=f"medinj_{fmt}_all_gen", id=f"q{i}", format=fmt, cluster=f"case{i // 5}" if clustered else f"q{i}",
-            provenance="native" if i % 2 else "translated", origin="MedQA", em=float(c),
-            hamming=float(c) if fmt == "mcq" else None, protocol="paper", prompt_source="conversation",
+            task=f"medinj_{fmt}_all_gen",
+            id=f"q{i}",
+            format=fmt,
+            cluster=f"case{i // 5}" if clustered else f"q{i}",
+            provenance="native" if i % 2 else "translated",
+            origin="MedQA",
+            em=float(c),
+            hamming=float(c) if fmt == "mcq" else None,
+            protocol="paper",
+            prompt_source="conversation",
         )  # fmt: skip
         for i, c in enumerate(correct)
     ]

@@ -171,19 +171,27 @@ def test_papers_run_shrunk_to_a_tiny_model_is_evaluated_by_lm_eval_with_peft_and
     metrics = (run / "metrics.json").read_text(encoding="utf-8")
     finished = json.loads(metrics)
     assert (finished["global_step"], finished["method"], finished["prompt"], finished["loss"]) == (
-        4, "dora", "conversation", "all"
+        4,
+        "dora",
+        "conversation",
+        "all",
     )
     # 4 of the epoch's 20 steps: the end of the (partial) epoch still evaluates on the validation split
     assert [round(entry["epoch"], 2) for entry in finished["evaluations"]] == [0.2]
     assert finished["evaluations"][0]["eval_loss"] > 0
     assert finished["validation"]["examples"] == 10  # native and translated mcq + mcqu validation records
     settings = json.loads((run / "settings.json").read_text(encoding="utf-8"))
-    assert (settings["prompt"], settings["loss"], settings["validation"]) == ("conversation", "all",
-                                                                                finished["validation"])
+    assert (settings["prompt"], settings["loss"], settings["validation"]) == (
+        "conversation",
+        "all",
+        finished["validation"],
+    )
     trainer_args = settings["training"]  # the arguments handed to SFTTrainer
     assert (trainer_args["train_sampling_strategy"], trainer_args["pad_to_multiple_of"]) == ("group_by_length", 8)
     assert (trainer_args["eval_strategy"], trainer_args["completion_only_loss"], trainer_args["seed"]) == (
-        "epoch", False, 42
+        "epoch",
+        False,
+        42,
     )
     assert sorted(p.name for p in (run / "checkpoints").glob("checkpoint-*")) == ["checkpoint-2", "checkpoint-4"]
     assert list((run / "tensorboard").glob("events.out.tfevents.*"))

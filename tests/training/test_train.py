@@ -117,7 +117,8 @@ def test_the_validation_set_is_the_whole_split_and_a_missing_one_is_named(tmp_pa
     root = write_pools(tmp_path, sizes, {"native": {"mcq": 3, "mcqu": 2}, "translated": {"mcq": 1}})
     pools = load_validation_pools(["native"], ["mcq", "mcqu"], root)
     assert [r.id for r in validation_set("NAT", pools)] == [
-        *(f"native-mcq-val-{i:04d}" for i in range(3)), *(f"native-mcqu-val-{i:04d}" for i in range(2))
+        *(f"native-mcq-val-{i:04d}" for i in range(3)),
+        *(f"native-mcqu-val-{i:04d}" for i in range(2)),
     ]
     with pytest.raises(DataNotFoundError, match=r"no translated validation records for task mcqu in .*"
                        r"Translated/Validation/mcqu/\*\.json.*--eval_strategy no"):  # fmt: skip
