@@ -24,10 +24,10 @@ from lm_eval_medinj.study.runs import MCQ_FORMATS, Item, JudgedItem, Run, StudyE
 from lm_eval_medinj.study.stats import (
     Stratum,
     bootstrap_draws,
+    difference_interval,
     holm,
     mcnemar_exact,
     minimum_detectable_difference,
-    paired_difference,
     percentile_interval,
     point_estimate,
 )
@@ -50,6 +50,43 @@ class ReportOptions:
 
 def _interval(estimate: float, low: float, high: float, n: int) -> dict[str, float]:
     return {"estimate": float(estimate), "low": float(low), "high": float(high), "n": int(n)}
+
+
+@dataclass(frozen=True)
+class _Bootstrap:
+    """One figure for every run (a column each): its strata, point estimates and bootstrap draws.
+
+    Every paired difference between two runs is read off these draws (the runs share them).
+    """
+
+    strata: list[Stratum]
+    estimate: np.ndarray
+    draws: np.ndarray
+    labels: tuple[str, ...] = ()  # what each stratum is (the formats of an EM figure)
+
+    @classmethod
+    def of(cls, strata: list[Stratum], options: ReportOptions, labels: Sequence[str] = ()) -> _Bootstrap:
+        draws = bootstrap_draws(strata, options.n_resamples, options.seed)
+        return cls(strata, point_estimate(strata), draws, tuple(labels))
+
+    @property
+    def n(self) -> int:
+        return sum(len(stratum.clusters) for stratum in self.strata)
+
+    def cells(self, scale: float, confidence: float) -> list[dict[str, float]]:
+        """Each column's estimate and percentile interval."""
+        low, high = percentile_interval(self.draws, confidence)
+        bounds = zip(self.estimate, low, high, strict=True)
+        return [_interval(scale * e, scale * lo, scale * hi, self.n) for e, lo, hi in bounds]
+
+    def difference(self, a: int, b: int, scale: float, confidence: float) -> dict[str, float]:
+        """Column a minus column b with its paired interval."""
+        diff = difference_interval(self.estimate, self.draws, a, b, confidence)
+        return _interval(scale * diff.estimate, scale * diff.low, scale * diff.high, self.n)
+
+
+def _formats(items: list[list[Item]]) -> list[str]:
+    return [fmt for fmt in MCQ_FORMATS if any(item.format == fmt for item in items[0])]
 
 
 def _strata(runs: Sequence[Run], items: Sequence[list[Item]], metric: str, formats: Sequence[str]) -> list[Stratum]:
@@ -125,21 +162,23 @@ def check_comparable(runs: Sequence[Run], options: ReportOptions) -> tuple[list[
     return suites, problems
 
 
-def _suite_table(runs: Sequence[Run], items: list[list[Item]], options: ReportOptions) -> dict[str, Any]:
-    """Per model: EM (mean over formats) with its CI, EM per format, Hamming on MCQ."""
-    formats = [fmt for fmt in MCQ_FORMATS if any(item.format == fmt for item in items[0])]
+def _suite_table(
+    runs: Sequence[Run], items: list[list[Item]], options: ReportOptions
+) -> tuple[dict[str, Any], _Bootstrap]:
+    """Per model: EM (mean over formats) with its CI, EM per format, Hamming on MCQ; and the EM bootstrap."""
+    formats = _formats(items)
     table: dict[str, Any] = {run.label: {} for run in runs}
     metrics = [("em", "em", formats)] + [(f"em_{fmt}", "em", [fmt]) for fmt in formats]
     if "mcq" in formats:
         metrics.append(("hamming_mcq", "hamming", ["mcq"]))
-    for name, attribute, chosen in metrics:
-        strata = _strata(runs, items, attribute, chosen)
-        estimate = point_estimate(strata)
-        low, high = percentile_interval(bootstrap_draws(strata, options.n_resamples, options.seed), options.confidence)
-        n = sum(len(stratum.clusters) for stratum in strata)
-        for column, run in enumerate(runs):
-            table[run.label][name] = _interval(100 * estimate[column], 100 * low[column], 100 * high[column], n)
-    return table
+    bootstraps = {
+        name: _Bootstrap.of(_strata(runs, items, attribute, chosen), options, chosen)
+        for name, attribute, chosen in metrics
+    }
+    for name, bootstrap in bootstraps.items():
+        for run, cell in zip(runs, bootstrap.cells(100, options.confidence), strict=True):
+            table[run.label][name] = cell
+    return table, bootstraps["em"]
 
 
 def _finite(value: float) -> float | None:
@@ -152,28 +191,21 @@ def _pairs(labels: Sequence[str], options: ReportOptions) -> list[tuple[str, str
     return pairs + [pair for pair in options.pairs if pair not in pairs]
 
 
-def _comparison(runs: Sequence[Run], items: list[list[Item]], a: int, b: int, options: ReportOptions) -> dict[str, Any]:
-    """Paired difference of EM (a - b, points) and McNemar + MDE per format."""
-    formats = [fmt for fmt in MCQ_FORMATS if any(item.format == fmt for item in items[0])]
-    strata = _strata(runs, items, "em", formats)
-    difference = paired_difference(strata, a, b, options.n_resamples, options.seed)
+def _comparison(em: _Bootstrap, a: int, b: int, options: ReportOptions) -> dict[str, Any]:
+    """Paired difference of EM (a - b, points) and McNemar + MDE per format (one stratum each)."""
     tests = {}
-    for fmt, stratum in zip(formats, strata, strict=True):
+    for fmt, stratum in zip(em.labels, em.strata, strict=True):
         correct_a, correct_b = stratum.values[:, a] >= 0.5, stratum.values[:, b] >= 0.5
         test = mcnemar_exact(correct_a, correct_b)
         n = len(correct_a)
-        rate = test.discordant_rate
         tests[fmt] = {
             "n": n,
             "only_a": test.only_a,
             "only_b": test.only_b,
             "p_value": test.p_value,
-            "mde_points": _finite(100 * minimum_detectable_difference(n, rate)),
+            "mde_points": _finite(100 * minimum_detectable_difference(n, test.discordant_rate)),
         }
-    return {
-        "difference": _interval(100 * difference.estimate, 100 * difference.low, 100 * difference.high, 0),
-        "mcnemar": tests,
-    }
+    return {"difference": em.difference(a, b, 100, options.confidence), "mcnemar": tests}
 
 
 def _judge_items(runs: Sequence[Run], allow_mismatch: bool) -> list[list[JudgedItem]] | None:
@@ -185,9 +217,12 @@ def _judge_items(runs: Sequence[Run], allow_mismatch: bool) -> list[list[JudgedI
     return [sorted((item for item in run.judged if item.key in shared), key=lambda i: i.key) for run in runs]
 
 
-def _judge_table(runs: Sequence[Run], judged: list[list[JudgedItem]], options: ReportOptions) -> dict[str, Any]:
-    """Per model: mean verdict with CI, mean P(equivalent), calibrated P, length-controlled, words."""
-    table: dict[str, Any] = {}
+def _judge_table(
+    runs: Sequence[Run], judged: list[list[JudgedItem]], options: ReportOptions
+) -> tuple[dict[str, Any], _Bootstrap]:
+    """Per model: mean verdict with CI, mean P(equivalent), calibrated P, length-controlled, words;
+    and the verdicts' bootstrap."""
+    table: dict[str, Any] = {run.label: {} for run in runs}
     clusters = np.array([item.cluster for item in judged[0]])
     columns = {
         "verdict": lambda item: item.verdict,
@@ -196,20 +231,16 @@ def _judge_table(runs: Sequence[Run], judged: list[list[JudgedItem]], options: R
     }
     if all(item.p_calibrated is not None for run_items in judged for item in run_items):
         columns["p_calibrated"] = lambda item: item.p_calibrated
-    for run in runs:
-        table[run.label] = {}
+    bootstraps = {}
     for name, read in columns.items():
-        strata = [
-            Stratum(values=np.array([[read(i) for i in row] for row in judged], dtype=float).T, clusters=clusters)
-        ]
-        estimate = point_estimate(strata)
-        low, high = percentile_interval(bootstrap_draws(strata, options.n_resamples, options.seed), options.confidence)
-        for column, run in enumerate(runs):
-            table[run.label][name] = _interval(estimate[column], low[column], high[column], len(clusters))
+        values = np.array([[read(i) for i in row] for row in judged], dtype=float).T
+        bootstraps[name] = _Bootstrap.of([Stratum(values=values, clusters=clusters)], options)
+        for run, cell in zip(runs, bootstraps[name].cells(1, options.confidence), strict=True):
+            table[run.label][name] = cell
     for run in runs:
         controlled = [s.get("length_controlled") for s in run.judge_summaries if s.get("length_controlled")]
         table[run.label]["length_controlled"] = controlled[0] if len(controlled) == 1 else controlled or None
-    return table
+    return table, bootstraps["verdict"]
 
 
 def _breakdown(runs: Sequence[Run], items: list[list[Item]], options: ReportOptions) -> dict[str, Any]:
@@ -222,11 +253,10 @@ def _breakdown(runs: Sequence[Run], items: list[list[Item]], options: ReportOpti
         for value in values:
             keep = [i for i, item in enumerate(items[0]) if getattr(item, field_name) == value]
             subset = [[run_items[i] for i in keep] for run_items in items]
-            table = _suite_table(runs, subset, options)
+            table, em = _suite_table(runs, subset, options)
             for column, run in enumerate(runs):
                 if column != base:
-                    diff = _comparison(runs, subset, column, base, options)["difference"]
-                    table[run.label]["difference_from_baseline"] = diff
+                    table[run.label]["difference_from_baseline"] = em.difference(column, base, 100, options.confidence)
             result[field_name][value] = table
     return result
 
@@ -247,36 +277,26 @@ def build_report(runs: Sequence[Run], options: ReportOptions) -> dict[str, Any]:
     tests: list[tuple[dict[str, Any], float]] = []
     for suite in suites:
         items = _aligned(runs, suite)
-        report["suites"][suite] = {
-            "mode": mode_of(suite),
-            "table": _suite_table(runs, items, options),
-            "breakdown": _breakdown(runs, items, options),
-        }
+        table, em = _suite_table(runs, items, options)
+        breakdown = _breakdown(runs, items, options)
+        report["suites"][suite] = {"mode": mode_of(suite), "table": table, "breakdown": breakdown}
         for a, b in _pairs(labels, options):
-            comparison = {
-                "suite": suite,
-                "a": a,
-                "b": b,
-                **_comparison(runs, items, labels.index(a), labels.index(b), options),
-            }
+            comparison = {"suite": suite, "a": a, "b": b, **_comparison(em, labels.index(a), labels.index(b), options)}
             report["comparisons"].append(comparison)
             tests += [(test, test["p_value"]) for test in comparison["mcnemar"].values()]
     judged = _judge_items(runs, options.allow_mismatch)
     if judged is not None:
-        report["judge"] = {"table": _judge_table(runs, judged, options), "comparisons": []}
+        judge_table, verdicts = _judge_table(runs, judged, options)
+        report["judge"] = {"table": judge_table, "comparisons": []}
+        values = verdicts.strata[0].values
         for a, b in _pairs(labels, options):
             ia, ib = labels.index(a), labels.index(b)
-            clusters = np.array([item.cluster for item in judged[0]])
-            values = np.array([[item.verdict for item in judged[ia]], [item.verdict for item in judged[ib]]]).T
-            difference = paired_difference(
-                [Stratum(values=values, clusters=clusters)], 0, 1, options.n_resamples, options.seed
-            )
-            test = mcnemar_exact(values[:, 0] >= 0.5, values[:, 1] >= 0.5)
+            test = mcnemar_exact(values[:, ia] >= 0.5, values[:, ib] >= 0.5)
             entry = {
                 "a": a,
                 "b": b,
-                "difference": _interval(difference.estimate, difference.low, difference.high, len(clusters)),
-                "mcnemar": {"n": len(clusters), "only_a": test.only_a, "only_b": test.only_b, "p_value": test.p_value},
+                "difference": verdicts.difference(ia, ib, 1, options.confidence),
+                "mcnemar": {"n": verdicts.n, "only_a": test.only_a, "only_b": test.only_b, "p_value": test.p_value},
             }
             report["judge"]["comparisons"].append(entry)
             tests.append((entry["mcnemar"], test.p_value))
