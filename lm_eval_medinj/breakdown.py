@@ -8,12 +8,13 @@ what lm-eval would report for a task holding only that group's questions.
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from lm_eval_medinj.lm_eval_outputs import newest_samples, read_jsonl
 
 # MediQAl's field names, mapped to the document fields that hold them.
 FIELD_ALIASES = {"medical_subject": "specialty"}
@@ -33,16 +34,9 @@ class GroupScores:
     means: dict[str, float]
 
 
-def read_samples(path: Path) -> list[dict[str, Any]]:
-    """The samples of one lm-eval ``samples_<task>_<date>.jsonl`` file."""
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-
-
 def latest_samples(folder: Path) -> dict[str, Path]:
     """Task name -> its newest samples file below ``folder`` (lm-eval writes one per task and run)."""
-    found: dict[str, Path] = {}
-    for path in sorted(folder.rglob("samples_*.jsonl"), key=lambda p: p.name):
-        found[path.name.removeprefix("samples_").rsplit("_", 1)[0]] = path
+    found = newest_samples(folder)
     if not found:
         raise BreakdownError(f"no samples_*.jsonl below {folder}: run lm_eval with --log_samples")
     return found
@@ -84,7 +78,7 @@ def breakdown_folder(folder: Path, fields: Sequence[str]) -> dict[str, dict[str,
     return {
         task: {field: breakdown(samples, field, str(path)) for field in fields}
         for task, path in latest_samples(folder).items()
-        for samples in [read_samples(path)]
+        for samples in [read_jsonl(path)]
     }
 
 

@@ -9,10 +9,12 @@ MCQ leaves whose unweighted mean is Table 1's EM. A leaf outside any group is it
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from lm_eval_medinj.lm_eval_outputs import newest_by_name, newest_samples, read_jsonl
 
 MCQ_FORMATS = ("mcqu", "mcq")
 MODES = ("gen", "choice", "greedy")
@@ -79,25 +81,6 @@ def mode_of(task: str) -> str:
     return "choice"
 
 
-def _newest(paths: Iterable[Path], prefix: str) -> dict[str, Path]:
-    """Name (without prefix and date) -> newest file; lm-eval appends ``_<date>`` to each name."""
-    found: dict[str, Path] = {}
-    for path in sorted(paths, key=lambda p: p.name):
-        found[path.stem.removeprefix(prefix).rsplit("_", 1)[0]] = path
-    return found
-
-
-def _jsonl(path: Path) -> list[dict[str, Any]]:
-    rows = []
-    for line_no, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if line.strip():
-            try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError as error:
-                raise StudyError(f"{path}:{line_no}: invalid JSON ({error.msg})") from None
-    return rows
-
-
 def _item(task: str, sample: Mapping[str, Any], where: str) -> Item:
     doc = sample.get("doc") or {}
     missing = [f"doc.{name}" for name in ("id", "task") if name not in doc] + (["em"] if "em" not in sample else [])
@@ -140,7 +123,7 @@ def _judged(path: Path) -> tuple[list[JudgedItem], dict[str, Any]]:
     task = Path(str(summary.get("samples", ""))).stem.removeprefix("samples_").rsplit("_", 1)[0]
     source = f"{summary.get('judge')} on {task}"
     rows = []
-    for index, row in enumerate(_jsonl(path)):
+    for index, row in enumerate(read_jsonl(path)):
         try:
             rows.append(
                 JudgedItem(
@@ -162,7 +145,7 @@ def load_run(label: str, folder: Path) -> Run:
     """Read one lm-eval output folder (results, samples, judge outputs)."""
     if not folder.is_dir():
         raise StudyError(f"model {label}: {folder} is not a folder")
-    results = _newest(folder.rglob("results_*.json"), "results_")
+    results = newest_by_name(folder.rglob("results_*.json"), "results_")
     if not results:
         raise StudyError(f"model {label}: no results_*.json below {folder} (an lm-eval --output_path)")
     settings: dict[str, Any] = {}
@@ -176,8 +159,8 @@ def load_run(label: str, folder: Path) -> Run:
             settings.setdefault(key, data.get(key))
         settings.setdefault("model", (data.get("config") or {}).get("model_args"))
     leaves: dict[str, list[Item]] = {}
-    for task, path in _newest(folder.rglob("samples_*.jsonl"), "samples_").items():
-        samples = _jsonl(path)
+    for task, path in newest_samples(folder).items():
+        samples = read_jsonl(path)
         if samples and "em" in samples[0]:
             leaves[task] = [_item(task, sample, str(path)) for sample in samples]
     run = Run(label, folder, _suites(leaves, groups), settings=settings)
