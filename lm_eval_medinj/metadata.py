@@ -143,6 +143,12 @@ def family_values(metadata: Mapping[str, Any], family: str) -> dict[str, Any]:
     return {key: value for key, value in check_metadata(metadata).items() if KEYS[key].family == family}
 
 
+def family_settings(metadata: Mapping[str, Any], family: str) -> dict[str, Any]:
+    """Every key of one family: its checked value, else the schema's default (the one place defaults live)."""
+    given = family_values(metadata, family)
+    return {name: given.get(name, key.default) for name, key in KEYS.items() if key.family == family}
+
+
 def family_scorers(metadata: Mapping[str, Any]) -> list[Any]:
     """The scorers of the families with a key in ``metadata`` (imported then, not before).
 

@@ -105,3 +105,16 @@ def test_the_open_question_metrics_do_not_import_the_judge() -> None:
         "assert not judge, judge"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_the_schema_defaults_are_the_judge_packages() -> None:
+    """The in-harness judge reads its defaults from the schema; they must be the scripts' defaults."""
+    from lm_eval_medinj.judge.backends import DEFAULT_JUDGE
+    from lm_eval_medinj.judge.prompt import DEFAULT_PROMPT
+    from lm_eval_medinj.metadata import KEYS, family_settings
+
+    assert KEYS["judge_prompt"].default == DEFAULT_PROMPT
+    assert KEYS["judge_model"].default == DEFAULT_JUDGE.removeprefix("hf:")
+    settings = family_settings({"judge_url": "http://x/v1", "judge_api": "completions"}, "judge")
+    chosen = (settings["judge_url"], settings["judge_api"], settings["judge_concurrency"])
+    assert chosen == ("http://x/v1", "completions", 8)

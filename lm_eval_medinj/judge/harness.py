@@ -24,13 +24,13 @@ from typing import Any
 
 import numpy as np
 
-from lm_eval_medinj.judge.backends import DEFAULT_JUDGE, OpenAIJudge
+from lm_eval_medinj.judge.backends import OpenAIJudge
 from lm_eval_medinj.judge.cache import JudgementCache
 from lm_eval_medinj.judge.calibration import Calibration
 from lm_eval_medinj.judge.items import JudgeItem, question_and_reference
-from lm_eval_medinj.judge.prompt import DEFAULT_PROMPT, load_prompt
+from lm_eval_medinj.judge.prompt import load_prompt
 from lm_eval_medinj.judge.scoring import score_items
-from lm_eval_medinj.metadata import family_values
+from lm_eval_medinj.metadata import family_settings
 
 Triple = tuple[str, str, str]
 
@@ -39,18 +39,19 @@ class HarnessJudge:
     """A served judge bound to one task's ``--metadata``."""
 
     def __init__(self, metadata: Mapping[str, Any]):
-        metadata = family_values(metadata, "judge")  # a misspelt key stops here (lm_eval_medinj.metadata)
-        self.prompt = load_prompt(str(metadata.get("judge_prompt", DEFAULT_PROMPT)))
+        # Checked, with the schema's defaults (lm_eval_medinj.metadata): a misspelt key stops here.
+        settings = family_settings(metadata, "judge")
+        self.prompt = load_prompt(str(settings["judge_prompt"]))
         self.backend = OpenAIJudge(
-            str(metadata.get("judge_model", DEFAULT_JUDGE.removeprefix("hf:"))),
-            str(metadata["judge_url"]),
-            api=str(metadata.get("judge_api", "chat")),
-            top_logprobs=int(metadata.get("judge_top_logprobs", 20)),
-            tokenizer=metadata.get("judge_tokenizer"),
-            concurrency=int(metadata.get("judge_concurrency", 8)),
+            str(settings["judge_model"]),
+            str(settings["judge_url"]),
+            api=str(settings["judge_api"]),
+            top_logprobs=int(settings["judge_top_logprobs"]),
+            tokenizer=settings["judge_tokenizer"],
+            concurrency=int(settings["judge_concurrency"]),
         )
-        self.cache = JudgementCache(Path(str(metadata.get("judge_cache", ":memory:"))))
-        path = metadata.get("judge_calibration")
+        self.cache = JudgementCache(Path(str(settings["judge_cache"])))
+        path = settings["judge_calibration"]
         self.calibration = Calibration.load(Path(path)) if path else None
         if self.calibration is not None:
             self.calibration.check(self.backend.judge_id, self.prompt.prompt_id)
@@ -62,7 +63,7 @@ class HarnessJudge:
     @classmethod
     def from_metadata(cls, metadata: Mapping[str, Any]) -> HarnessJudge | None:
         """The judge when ``judge_url`` is set, else ``None``; a misspelt key raises either way."""
-        return cls(metadata) if family_values(metadata, "judge").get("judge_url") else None
+        return cls(metadata) if family_settings(metadata, "judge").get("judge_url") else None
 
     @property
     def metrics(self) -> tuple[str, ...]:

@@ -17,7 +17,7 @@ from typing import Any, Protocol
 from sacrebleu.metrics import BLEU
 
 from lm_eval_medinj.medinj_task import MedinjTask
-from lm_eval_medinj.metadata import family_scorers, family_values
+from lm_eval_medinj.metadata import MetadataError, family_scorers, family_values
 from lm_eval_medinj.oeq.bertscore import BertScoreSettings, bertscore
 from lm_eval_medinj.oeq.bleu import DEFAULT_TOKENIZE, corpus_bleu, sentence_bleu, signature
 from lm_eval_medinj.oeq.lengths import answer_lengths
@@ -74,7 +74,7 @@ class OEQSettings:
         for key, value in family_values(metadata, "oeq").items():
             (encoder if key.startswith("bertscore_") else top)[_FIELDS[key]] = value
         if top.get("bleu_tokenize", DEFAULT_TOKENIZE) not in BLEU.TOKENIZERS:
-            raise ValueError(
+            raise MetadataError(
                 f"--metadata 'bleu_tokenize' must be one of {', '.join(BLEU.TOKENIZERS)}, got {top['bleu_tokenize']!r}"
             )
         return cls(**top, bertscore=BertScoreSettings(**encoder))
