@@ -1,22 +1,38 @@
 """lm-eval-medinj's start-up hook, imported by ``lm_eval_medinj_tasks.pth`` in site-packages.
 
 Puts a finder at the front of ``sys.meta_path`` that imports nothing and answers ``None`` for every
-module but ``lm_eval.tasks.manager``; for that one it hands over to ``lm_eval_medinj.lm_eval_hook``,
-which makes plain ``lm_eval`` find this package's tasks. Off with ``MEDINJ_LM_EVAL_TASKS=0``.
+module but the three lm-eval modules ``lm_eval_medinj.lm_eval_hook`` registers with (its task
+manager, its model package and its ``LM`` class); for those it hands over to that module. It can
+never break lm-eval: if this package cannot be imported (an editable checkout moved or deleted) or
+the hand-over fails, it says so once on stderr and stands aside, and lm-eval loads as if it were
+not there. Off with ``MEDINJ_LM_EVAL_TASKS=0``.
 """
 
 import os
 import sys
 
+TARGETS = ("lm_eval.tasks.manager", "lm_eval.models", "lm_eval.api.model")
+
 
 class MedinjLmEvalTasksFinder:
-    @staticmethod
-    def find_spec(name, path=None, target=None):
-        if name != "lm_eval.tasks.manager":
-            return None
-        from lm_eval_medinj.lm_eval_hook import find_spec
+    failed = False
 
-        return find_spec(name, path, target)
+    @classmethod
+    def find_spec(cls, name, path=None, target=None):
+        if name not in TARGETS or cls.failed:
+            return None
+        try:
+            from lm_eval_medinj.lm_eval_hook import find_spec
+
+            return find_spec(name, path, target)
+        except Exception as error:  # the package is gone or broken: lm-eval must still work
+            cls.failed = True
+            sys.stderr.write(
+                f"lm-eval-medinj: start-up hook disabled ({type(error).__name__}: {error}); lm-eval runs without "
+                "the medinj tasks and backends. Reinstall lm-eval-medinj, or remove lm_eval_medinj_tasks.pth "
+                "from site-packages, or set MEDINJ_LM_EVAL_TASKS=0.\n"
+            )
+            return None
 
 
 def install():

@@ -51,13 +51,13 @@ from lm_eval.models.huggingface import HFLM
 from lm_eval.tasks import TaskManager
 from transformers import AutoModelForCausalLM, AutoTokenizer, LogitsProcessor, LogitsProcessorList, Qwen3Config
 
-import lm_eval_medinj.models  # noqa: F401  (registers medinj-hf)
-from lm_eval_medinj.authors_protocol import allowed_token_ids, parse_authors_answer
-from lm_eval_medinj.constraints import CONSTRAINT_KEY, answer_token_budget
 from lm_eval_medinj.demo import smollm2_gguf
-from lm_eval_medinj.lm_tasks import doc_to_choice
+from lm_eval_medinj.mcq.task import doc_to_choice
 from lm_eval_medinj.models.hf import MedinjHFLM
 from lm_eval_medinj.paths import tasks_path
+from lm_eval_medinj.protocol import STRICT, answer_token_budget
+from lm_eval_medinj.protocol.constraints import CONSTRAINT_KEY
+from lm_eval_medinj.protocol.paper import allowed_token_ids, parse_authors_answer
 
 # A prompt as lm-eval renders it, and its document.
 Question = tuple[str, dict[str, Any]]
@@ -309,7 +309,7 @@ def main() -> None:
 
     model, tokenizer, description = load_model(args)
     manager = TaskManager(include_path=str(tasks_path()), metadata={"data_dir": args.data_dir})
-    strict = TaskManager(include_path=str(tasks_path()), metadata={"data_dir": args.data_dir, "protocol": "strict"})
+    strict = TaskManager(include_path=str(tasks_path()), metadata={"data_dir": args.data_dir, "protocol": STRICT.name})
     lm_args = {"tokenizer": tokenizer, "batch_size": args.batch_size, "device": args.device}
     plain_hf = HFLM(pretrained=model, **lm_args)
     requests = gen_requests(manager, args.limit, plain_hf, args.apply_chat_template)

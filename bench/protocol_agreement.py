@@ -1,8 +1,8 @@
 """Measurement: Table 1's EM under each MCQ decoding, and how often the decodings agree per item.
 
 FrenchMedMCQA test questions are written as MedInjection-FR Hub-shaped records
-(:func:`lm_eval_medinj.hub_shaped.write_hub_shaped`: the record's own conversation, options
-only in the user turn) and evaluated through lm-eval on ``medinj-hf`` with the model's chat
+(``tests/helpers/hub_shaped.py``, the files the per-item agreement tests use: the record's own
+conversation, options only in the user turn) and evaluated through lm-eval on ``medinj-hf`` with the model's chat
 template, the paper's setting:
 
 - ``choice``: ``medinj_{mcqu,mcq}_native``, the most probable complete answer (answer + end of
@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import tempfile
 import time
 from itertools import combinations
@@ -34,20 +35,21 @@ from constrained_bench import load_model
 from lm_eval import simple_evaluate
 from lm_eval.tasks import TaskManager
 
-from lm_eval_medinj.answers import parse_answer
-from lm_eval_medinj.authors_protocol import parse_authors_answer
-from lm_eval_medinj.hub_shaped import write_hub_shaped
-from lm_eval_medinj.lm_tasks import doc_to_choice
+from lm_eval_medinj.mcq.task import doc_to_choice
 from lm_eval_medinj.models.hf import MedinjHFLM
 from lm_eval_medinj.paths import tasks_path
+from lm_eval_medinj.protocol import PAPER, STRICT, protocol_named
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # a checkout: the agreement tests' file writer
+from tests.helpers.hub_shaped import write_hub_shaped  # noqa: E402
 
 FORMATS = ("mcqu", "mcq")
 # decoding -> (task suffix, protocol)
 DECODINGS = {
-    "choice": ("", "paper"),
-    "gen_paper": ("_gen", "paper"),
-    "gen_strict": ("_gen", "strict"),
-    "greedy_paper": ("_greedy", "paper"),
+    "choice": ("", PAPER.name),
+    "gen_paper": ("_gen", PAPER.name),
+    "gen_strict": ("_gen", STRICT.name),
+    "greedy_paper": ("_greedy", PAPER.name),
 }
 
 
@@ -57,10 +59,7 @@ def predictions(sample: dict[str, Any], decoding: str) -> frozenset[str] | None:
     if decoding == "choice":
         scores = [response[0][0] for response in sample["resps"]]
         return frozenset(doc_to_choice(doc)[max(range(len(scores)), key=scores.__getitem__)].split(", "))
-    text = sample["resps"][0][0]
-    if doc["protocol"] == "paper":
-        return parse_authors_answer(text, doc["option_letters"], doc["task"] == "mcq")
-    return parse_answer(text, doc["option_letters"])
+    return protocol_named(doc["protocol"]).parse(sample["resps"][0][0], doc["option_letters"], doc["task"] == "mcq")
 
 
 def evaluate(lm: MedinjHFLM, data_dir: Path, decoding: str, chat: bool) -> tuple[dict[str, Any], float]:

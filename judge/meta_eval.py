@@ -1,92 +1,11 @@
-"""Meta-evaluate judges against human ratings; calibrate; test verbosity and position bias.
+"""Choose a judge on human ratings: the model card's ``python judge/meta_eval.py``, the same as ``medinj meta-eval``.
 
     python judge/meta_eval.py --data ratings.csv --judge hf:A --judge openai:B@http://HOST:8000/v1 --out DIR
 
-``--data``: CSV or JSONL with question, reference, candidate and a rating (binary or ordinal).
-``--sanity-from``: instead (or as well), derive labelled items from MCQ data such as FrenchMedMCQA
-(with ``--data``, their 0/1 labels become the lowest/highest human rating).
-Writes ``report.md``, ``metrics.json``, ``calibration_<judge>.json`` and PNG plots into ``--out``.
-The judges read the paper's prompt unless ``--prompt`` names another (``v1`` or a file).
-A data or usage error is one line, exit status 2 (``--debug`` or ``MEDINJ_DEBUG=1``: the traceback).
+See ``medinj meta-eval --help`` and docs/JUDGE.md; the work is done by ``lm_eval_medinj.cli.meta_eval``.
 """
 
-from __future__ import annotations
-
-import argparse
-import json
-import logging
-from collections.abc import Sequence
-from dataclasses import replace
-from pathlib import Path
-
-import numpy as np
-
-from lm_eval_medinj.errors import run_cli
-from lm_eval_medinj.judge.backends import make_backend
-from lm_eval_medinj.judge.cache import JudgementCache
-from lm_eval_medinj.judge.cli_args import add_judge_args, backend_options
-from lm_eval_medinj.judge.items import read_labelled, write_labelled
-from lm_eval_medinj.judge.metaeval import MetaEvalSettings, meta_evaluate
-from lm_eval_medinj.judge.prompt import load_prompt
-from lm_eval_medinj.judge.report import write_report
-from lm_eval_medinj.judge.sanity import mcq_sanity_items
-from lm_eval_medinj.judge.stats import binarise
-
-
-def meta_eval(argv: Sequence[str]) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", type=Path, help="labelled CSV/JSONL")
-    parser.add_argument("--sanity-from", type=Path, help="MCQ file or folder (e.g. FrenchMedMCQA test.json)")
-    parser.add_argument("--sanity-questions", type=int, default=50, help="questions for the sanity set (2 items each)")
-    parser.add_argument("--judge", action="append", required=True, help="judge spec; repeat to compare")
-    parser.add_argument("--out", type=Path, required=True, help="report folder")
-    parser.add_argument(
-        "--threshold", type=float, help="ratings above it count as equivalent (default: scale midpoint)"
-    )
-    parser.add_argument("--calibration-method", choices=("platt", "isotonic"), default="platt")
-    parser.add_argument("--n-boot", type=int, default=2000)
-    parser.add_argument("--seed", type=int, default=0)
-    add_judge_args(parser)
-    args = parser.parse_args(argv)
-    if not args.data and not args.sanity_from:
-        parser.error("give --data, --sanity-from, or both")
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-
-    labelled = read_labelled(args.data) if args.data else []
-    args.out.mkdir(parents=True, exist_ok=True)
-    if args.sanity_from:
-        sanity = mcq_sanity_items(args.sanity_from, args.sanity_questions, args.seed)
-        if labelled:  # put the 0/1 labels on the human scale: 0 -> lowest rating, 1 -> highest
-            low, high = min(x.rating for x in labelled), max(x.rating for x in labelled)
-            sanity = [replace(x, rating=high if x.rating else low) for x in sanity]
-        write_labelled(args.out / "sanity_items.jsonl", sanity)
-        labelled += sanity
-    prompt = load_prompt(args.prompt)
-    settings = MetaEvalSettings(
-        args.threshold,
-        args.n_boot,
-        args.seed,
-        args.calibration_method,
-        args.batch_size,
-        progress=not args.no_progress,
-    )
-    cache = JudgementCache(args.cache)
-    try:
-        backends = [make_backend(spec, backend_options(args)) for spec in args.judge]
-        reports, summary = meta_evaluate(labelled, backends, prompt, cache, args.out, settings)
-    finally:
-        cache.close()
-    ratings = np.array([x.rating for x in labelled], dtype=float)
-    source = " + ".join(str(p) for p in (args.data, args.sanity_from) if p)
-    report = write_report(reports, summary, ratings, binarise(ratings, args.threshold), args.out, source)
-    (args.out / "metrics.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False), encoding="utf-8")
-    print(report.read_text(encoding="utf-8"))
-    print(f"\nwritten: {report}, {args.out / 'metrics.json'}")
-
-
-def main(argv: Sequence[str] | None = None) -> None:
-    run_cli(meta_eval, argv)
-
+from lm_eval_medinj.cli.meta_eval import main
 
 if __name__ == "__main__":
     main()

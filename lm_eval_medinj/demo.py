@@ -8,9 +8,11 @@ choice scoring makes the 31 candidate answers of a five-option MCQ cost about on
 
 from __future__ import annotations
 
+import argparse
 import importlib.util
 import json
 import shlex
+from collections.abc import Sequence
 from pathlib import Path
 
 from lm_eval_medinj.paths import demo_data_path
@@ -59,8 +61,23 @@ def demo_arguments(output_path: str, limit: int | None, batch_size: str) -> list
 
 def run_demo(output_path: str = "out/demo", limit: int | None = None, batch_size: str = "8") -> None:
     """Evaluate SmolLM2 on the demo set and print lm-eval's table."""
-    from lm_eval_medinj.eval_cli import run_lm_eval
+    from lm_eval_medinj.cli.eval import run_lm_eval
 
     arguments = demo_arguments(output_path, limit, batch_size)
     print("medinj demo runs: medinj eval " + shlex.join(arguments), flush=True)
     run_lm_eval(arguments)
+
+
+def main(argv: Sequence[str] | None = None, prog: str = "medinj demo") -> None:
+    """``medinj demo``."""
+    from lm_eval_medinj.errors import run_cli
+
+    def run(args: list[str]) -> None:
+        parser = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n")[0])
+        parser.add_argument("--output_path", default="out/demo", help="where lm-eval writes results and samples")
+        parser.add_argument("--limit", type=int, default=None, help="questions per task (default: all)")
+        parser.add_argument("--batch_size", default="8")
+        options = parser.parse_args(args)
+        run_demo(output_path=options.output_path, limit=options.limit, batch_size=options.batch_size)
+
+    run_cli(run, argv, prog=prog)

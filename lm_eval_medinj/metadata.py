@@ -3,7 +3,7 @@
 lm-eval hands a task's ``config.metadata`` to its parsers: the YAML's own ``metadata:`` block,
 the user's ``--metadata`` and, merged in by lm-eval 0.4.13 itself (``simple_evaluate`` and the
 CLI both do ``model_args | metadata``), every ``--model_args`` key. Each parser of this package
-(``lm_tasks.load_dataset``, ``OEQSettings.from_metadata``, ``HarnessJudge``) reads it through
+(``base_task.load_dataset``, ``OEQSettings.from_metadata``, ``HarnessJudge``) reads it through
 :func:`check_metadata`, which refuses a key that is evidently meant for this package but is not
 one of :data:`KEYS`:
 
@@ -28,6 +28,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from lm_eval_medinj.errors import UsageError
+from lm_eval_medinj.prompts import DEFAULT_PROMPT_SOURCE, PROMPT_SOURCES
+from lm_eval_medinj.protocol import DEFAULT_PROTOCOL, PROTOCOLS
 
 # A key this close to a known one (difflib ratio) is taken for a misspelling of it.
 TYPO_CUTOFF = 0.8
@@ -49,12 +51,15 @@ def _keys(*keys: MetadataKey) -> dict[str, MetadataKey]:
 
 
 KEYS: dict[str, MetadataKey] = _keys(
-    # data: every task family (lm_tasks.load_dataset, lm_eval_medinj.sources)
+    # data: every task family (base_task.load_dataset, lm_eval_medinj.benchmarks)
     MetadataKey("data_dir", "data", (str, os.PathLike), None, "local data (default: $MEDINJ_DATA_DIR, else the Hub)"),
     MetadataKey("skip_invalid", "data", (bool, str, int), False, "drop invalid records with a warning"),
-    # protocol: every task family (lm_tasks.load_dataset)
-    MetadataKey("protocol", "protocol", (str,), "paper", "paper (the authors' decoding and parse) or strict"),
-    MetadataKey("prompt", "protocol", (str,), "conversation", "conversation (the record's turns) or canonical"),
+    MetadataKey(
+        "revision", "data", (str, dict), None, "Hub dataset revision, or {repo: revision} (default: the pinned ones)"
+    ),
+    # protocol: every task family (base_task.load_dataset; lm_eval_medinj.protocol, lm_eval_medinj.prompts)
+    MetadataKey("protocol", "protocol", (str,), DEFAULT_PROTOCOL.name, f"decoding protocol: {', '.join(PROTOCOLS)}"),
+    MetadataKey("prompt", "protocol", (str,), DEFAULT_PROMPT_SOURCE, f"prompt source: {', '.join(PROMPT_SOURCES)}"),
     # oeq: open-question metrics (lm_eval_medinj.oeq.task.OEQSettings)
     MetadataKey("bleu_tokenize", "oeq", (str,), "intl", "sacreBLEU tokenizer"),
     MetadataKey("rouge_stem", "oeq", (bool,), False, "stem words before ROUGE"),

@@ -8,15 +8,8 @@ _PACKAGE_DIR = Path(__file__).resolve().parent
 
 
 def tasks_path() -> Path:
-    """The folder to give lm-eval's ``--include_path``.
-
-    A wheel carries the top-level ``tasks/`` folder inside the package; an editable install
-    or a source checkout uses the top-level folder itself.
-    """
-    for candidate in (_PACKAGE_DIR / "tasks", _PACKAGE_DIR.parent / "tasks"):
-        if candidate.is_dir():
-            return candidate
-    raise FileNotFoundError(f"lm-eval task folder not found next to {_PACKAGE_DIR}")
+    """The folder of this package's lm-eval task YAML (``lm_eval_medinj/tasks``): lm-eval's ``--include_path``."""
+    return _PACKAGE_DIR / "tasks"
 
 
 def demo_data_path() -> Path:

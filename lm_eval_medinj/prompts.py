@@ -9,8 +9,25 @@ exactly what :func:`render_messages` gives the trainer.
 
 from __future__ import annotations
 
-from lm_eval_medinj.answers import format_answer
+from lm_eval_medinj.errors import UsageError
+from lm_eval_medinj.mcq.answers import format_answer
 from lm_eval_medinj.records import MedRecord, TaskType
+
+# Where a prompt comes from: "conversation", a record's own turns where it has them (the paper's,
+# the default); "canonical", :func:`render_prompt` for every record. lm-eval's ``--metadata prompt``
+# and training's ``--prompt`` take these names.
+PROMPT_SOURCES = ("conversation", "canonical")
+DEFAULT_PROMPT_SOURCE = PROMPT_SOURCES[0]
+
+
+def prompt_source_named(name: str | None) -> str:
+    """The prompt source of that name; ``None`` is the default (the record's own conversation)."""
+    if name is None:
+        return DEFAULT_PROMPT_SOURCE
+    if name not in PROMPT_SOURCES:
+        raise UsageError(f"--metadata 'prompt' must be one of {', '.join(PROMPT_SOURCES)}; got {name!r}")
+    return str(name)
+
 
 INSTRUCTIONS: dict[TaskType, str] = {
     "mcqu": ("Réponds à la question à choix unique suivante. Donne uniquement la lettre de la bonne réponse."),

@@ -12,6 +12,9 @@ Turn = dict[str, str]  # {"role": "system" | "user" | "assistant", "content": te
 
 PROVENANCES: tuple[Provenance, ...] = ("native", "translated", "synthetic")
 TASK_TYPES: tuple[TaskType, ...] = ("mcq", "mcqu", "oeq")
+# Most options a multiple-answer question may have: choice scoring ranks all 2^n - 1 letter sets.
+MAX_MCQ_OPTIONS = 10
+MAX_OPTIONS = 26
 
 
 class RecordError(ValueError):
@@ -37,6 +40,10 @@ class MedRecord:
     names the letters, since the conversation carries the options. ``cluster`` names a group of
     questions that are not independent (MediQAl: one clinical case); a bootstrap over questions
     resamples clusters, and a question without one is its own. ``question_type`` is MediQAl's Understanding / Reasoning.
+    ``benchmark`` and ``config`` say where the record was read (``mediqal`` / ``mcqm``, ...): ids are
+    unique within one configuration only (MediQAl repeats them across mcqu, mcqm and oeq), so
+    anything that joins records across files keys them by :attr:`uid`. ``data_revision`` names the
+    data read: a Hub commit, or ``sha256:...`` of local files.
     """
 
     id: str
@@ -52,6 +59,14 @@ class MedRecord:
     messages: tuple[Turn, ...] = ()
     cluster: str | None = None
     question_type: str | None = None
+    benchmark: str = "local"
+    config: str = ""
+    data_revision: str = ""
+
+    @property
+    def uid(self) -> str:
+        """``<benchmark>/<configuration>/<id>``: unique across every file read."""
+        return f"{self.benchmark}/{self.config or self.task}/{self.id}"
 
     @property
     def prompt_turns(self) -> list[Turn]:
@@ -75,6 +90,10 @@ class MedRecord:
             "messages": [dict(turn) for turn in self.messages],
             "cluster": self.cluster or "",
             "question_type": self.question_type or "",
+            "benchmark": self.benchmark,
+            "config": self.config,
+            "uid": self.uid,
+            "data_revision": self.data_revision,
         }
 
     @classmethod
@@ -94,4 +113,44 @@ class MedRecord:
             messages=tuple(dict(turn) for turn in doc.get("messages") or ()),
             cluster=doc.get("cluster") or None,
             question_type=doc.get("question_type") or None,
+            benchmark=doc.get("benchmark") or "local",
+            config=doc.get("config") or "",
+            data_revision=doc.get("data_revision") or "",
         )
+
+
+def validate_record(record: MedRecord, source: str) -> None:
+    """Raise :class:`RecordError` for a record no task could score."""
+    if not record.question.strip():
+        raise RecordError(source, record.id, "question", "empty question")
+    if record.task == "oeq":
+        if not (record.reference or "").strip():
+            raise RecordError(source, record.id, "answer", "open question with an empty reference")
+        return
+    if len(record.options) < 2:
+        raise RecordError(source, record.id, "options", f"{len(record.options)} option(s); at least 2 needed")
+    most = MAX_MCQ_OPTIONS if record.task == "mcq" else MAX_OPTIONS
+    if len(record.options) > most:
+        raise RecordError(
+            source,
+            record.id,
+            "options",
+            f"{len(record.options)} options; a {record.task} question may have at most {most} "
+            f"(choice scoring ranks every one of the 2^n - 1 letter sets)",
+        )
+    if not record.messages:  # option texts are needed where we render the prompt ourselves
+        for letter, text in record.options.items():
+            if not text.strip():
+                raise RecordError(source, record.id, "options", f"option {letter} is empty")
+    if not record.gold:
+        raise RecordError(source, record.id, "answer", "no gold answer")
+    unknown = [letter for letter in record.gold if letter not in record.options]
+    if unknown:
+        raise RecordError(
+            source,
+            record.id,
+            "answer",
+            f"gold letter(s) {', '.join(unknown)} not among options {', '.join(record.options)}",
+        )
+    if record.task == "mcqu" and len(record.gold) != 1:
+        raise RecordError(source, record.id, "answer", f"single-answer question with {len(record.gold)} gold letters")

@@ -7,8 +7,9 @@ import string
 from hypothesis import given
 from hypothesis import strategies as st
 
-from lm_eval_medinj.answers import candidate_answers, format_answer, parse_answer
-from lm_eval_medinj.metrics import exact_match
+from lm_eval_medinj.mcq.answers import candidate_answers, format_answer
+from lm_eval_medinj.mcq.metrics import exact_match
+from lm_eval_medinj.protocol.strict import parse_answer
 
 OPTIONS = ["A", "B", "C", "D", "E"]
 letter_sets = st.sets(st.sampled_from(OPTIONS), min_size=1)

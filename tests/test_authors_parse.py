@@ -1,4 +1,4 @@
-"""The authors' parse and token mask (lm_eval_medinj.authors_protocol), case by case."""
+"""The authors' parse and token mask (lm_eval_medinj.protocol.paper), case by case."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from transformers import AutoTokenizer
 
-from lm_eval_medinj.authors_protocol import allowed_token_ids, parse_authors_answer
 from lm_eval_medinj.chat import AnswerEndUnknownError, assistant_turn_end
+from lm_eval_medinj.protocol.paper import allowed_token_ids, parse_authors_answer
 
 LETTERS = "ABCDE"
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from lm_eval_medinj.cli import main
-from lm_eval_medinj.eval_cli import lm_eval_argv
+from lm_eval_medinj.cli.eval import lm_eval_argv
 from lm_eval_medinj.paths import tasks_path
 
 BIN = Path(sys.executable).parent

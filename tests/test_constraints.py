@@ -6,14 +6,10 @@ from itertools import product
 
 import pytest
 
-from lm_eval_medinj.answers import candidate_answers, parse_answer
-from lm_eval_medinj.constraints import (
-    answer_constraint,
-    answer_token_budget,
-    constraint_regex,
-    letter_set_pattern,
-    matches,
-)
+from lm_eval_medinj.mcq.answers import candidate_answers
+from lm_eval_medinj.protocol import answer_token_budget
+from lm_eval_medinj.protocol.constraints import constraint_regex, matches
+from lm_eval_medinj.protocol.strict import answer_constraint, letter_set_pattern, parse_answer
 
 LETTERS = ["A", "B", "C", "D", "E"]
 

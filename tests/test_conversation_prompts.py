@@ -58,8 +58,8 @@ def test_fewshot_examples_are_turns_between_system_and_question(manager: TaskMan
 def test_without_a_chat_template_turns_are_joined_and_a_warning_says_so(
     manager: TaskManager, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("lm_eval_medinj.medinj_task._warned_without_template", False)
-    with caplog.at_level(logging.WARNING, logger="lm_eval_medinj.medinj_task"):
+    monkeypatch.setattr("lm_eval_medinj.base_task._warned_without_template", False)
+    with caplog.at_level(logging.WARNING, logger="lm_eval_medinj.base_task"):
         instances = _instances(manager, "medinj_mcqu_native_greedy", None)
     turns = [turn["content"] for turn in instances[0].doc["messages"] if turn["role"] != "assistant"]
     assert instances[0].arguments[0] == "\n\n".join(turns)

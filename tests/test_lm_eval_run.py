@@ -11,11 +11,11 @@ from typing import Any
 
 import pytest
 
-from lm_eval_medinj.answers import parse_answer
-from lm_eval_medinj.authors_protocol import parse_authors_answer
-from lm_eval_medinj.lm_tasks import doc_to_choice
-from lm_eval_medinj.metrics import exact_match, hamming_score
+from lm_eval_medinj.mcq.metrics import exact_match, hamming_score
+from lm_eval_medinj.mcq.task import doc_to_choice
 from lm_eval_medinj.paths import tasks_path
+from lm_eval_medinj.protocol.paper import parse_authors_answer
+from lm_eval_medinj.protocol.strict import parse_answer
 
 BIN = Path(sys.executable).parent
 pytestmark = pytest.mark.slow

@@ -6,14 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from lm_eval_medinj.lm_tasks import (
-    doc_to_choice,
-    doc_to_target,
-    doc_to_text,
-    load_dataset,
-    process_choice_results,
-    process_generation_results,
-)
+from lm_eval_medinj.base_task import doc_to_target, doc_to_text, load_dataset
+from lm_eval_medinj.mcq.task import doc_to_choice, process_choice_results, process_generation_results
 from lm_eval_medinj.records import MedRecord
 
 MCQ_DOC = MedRecord("q", "native", "demo", "mcq", "Q ?", {k: k.lower() for k in "ABCDE"}, ("A", "C")).to_doc()

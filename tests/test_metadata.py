@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from lm_eval_medinj.lm_tasks import load_dataset
+from lm_eval_medinj.base_task import load_dataset
 from lm_eval_medinj.metadata import KEYS, MetadataError, check_metadata, family_scorers
 from lm_eval_medinj.oeq.task import OEQSettings
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from lm_eval_medinj.metrics import exact_match, hamming_score
+from lm_eval_medinj.mcq.metrics import exact_match, hamming_score
 
 
 @pytest.mark.parametrize(

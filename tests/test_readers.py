@@ -11,8 +11,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from lm_eval_medinj.benchmarks.fields import split_options
+from lm_eval_medinj.benchmarks.single_file import ReadOptions, read_records
 from lm_eval_medinj.prompts import render_prompt
-from lm_eval_medinj.readers import ReadOptions, read_records, split_options
 from lm_eval_medinj.records import MedRecord, RecordError
 
 USER = "Quel est l'antidote du paracétamol ?\n(A) La naloxone\n(B) La N-acétylcystéine\n(C) L'atropine"

@@ -9,14 +9,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from lm_eval_medinj.benchmarks.frenchmedmcqa import load as load_frenchmedmcqa
+from lm_eval_medinj.benchmarks.layout import DATA_DIR_ENV, DataNotFoundError, resolve_data_dir
+from lm_eval_medinj.benchmarks.medinjection import load_subset as load_medinjection
 from lm_eval_medinj.records import RecordError
-from lm_eval_medinj.sources import (
-    DATA_DIR_ENV,
-    DataNotFoundError,
-    load_frenchmedmcqa,
-    load_medinjection,
-    resolve_data_dir,
-)
 
 
 def test_demo_data_in_hub_layout(demo_data_dir: Path) -> None:

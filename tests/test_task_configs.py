@@ -1,4 +1,4 @@
-"""The task YAML files are what tasks/_generate_configs.py writes, and every task and group name stays."""
+"""The task YAML files are what lm_eval_medinj/tasks/_generate_configs.py writes; every task and group name stays."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from lm_eval.tasks._yaml_loader import load_yaml
 
 from lm_eval_medinj.paths import tasks_path
 
-TASKS = Path(__file__).resolve().parents[1] / "tasks"
+TASKS = tasks_path()
 
 # Every task and group name before the YAML files were generated: they must all keep working.
 EXPECTED_GROUPS = {
@@ -53,7 +53,7 @@ def index() -> dict:
 
 
 def test_committed_yaml_is_what_the_generator_writes(generator) -> None:
-    assert generator.differences(generator.generate()) == [], "run: python tasks/_generate_configs.py"
+    assert generator.differences(generator.generate()) == [], "run: python lm_eval_medinj/tasks/_generate_configs.py"
     assert generator.main(["--check"]) == 0
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
+from lm_eval_medinj.benchmarks.single_file import ReadOptions, read_records
 from lm_eval_medinj.judge.items import JudgeItem, LabelledItem
-from lm_eval_medinj.readers import ReadOptions, read_records
 
 
 def mcq_sanity_items(path: Path, n_questions: int = 50, seed: int = 0) -> list[LabelledItem]:

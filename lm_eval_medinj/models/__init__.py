@@ -1,19 +1,11 @@
-"""lm-eval model backends of this package, registered on import: ``medinj-hf``, ``medinj-vllm``.
+"""lm-eval model backends of this package: ``medinj-hf`` and ``medinj-vllm``.
 
-Registration is lazy (the classes load when lm-eval asks for them), so importing this package
-does not import vLLM.
+They join lm-eval's model registry as lazy ``module:Class`` entries (vLLM is imported only when
+used): through the start-up hook when lm-eval loads its models (plain ``lm_eval --model
+medinj-hf``), or :func:`lm_eval_medinj.lm_eval_hook.register_backends` (``medinj eval``).
 """
-
-from __future__ import annotations
-
-import lm_eval.models  # noqa: F401  (registers lm-eval's own models first)
-from lm_eval.api.registry import model_registry
 
 BACKENDS = {
     "medinj-hf": "lm_eval_medinj.models.hf:MedinjHFLM",
     "medinj-vllm": "lm_eval_medinj.models.vllm:MedinjVLLM",
 }
-
-for _name, _target in BACKENDS.items():
-    if _name not in model_registry:
-        model_registry.register(_name, target=_target)

@@ -7,8 +7,9 @@ implementing that method (:class:`EnforcesConstraints`; ``medinj-hf`` and ``medi
 Any other backend cannot serve them:
 
 - one derived from lm-eval's ``LM`` (every lm-eval backend, ``hf``, ``vllm``, the API models)
-  inherits :func:`refuse_constrained_requests`, installed on ``LM`` when a ``_gen`` task is
-  loaded, and stops with :class:`ConstraintUnsupportedError`, naming itself and the way out;
+  inherits :func:`refuse_constrained_requests`, which :func:`register_request_type` gives
+  ``LM`` (registering the request type; nothing happens at import), and stops with
+  :class:`ConstraintUnsupportedError`, naming itself and the way out;
 - any other object has no such method: lm-eval stops with an ``AttributeError``.
 
 Nothing here depends on finding the model anywhere else: the refusal is the default, and the
@@ -37,17 +38,30 @@ def refuse_constrained_requests(self: Any, requests: list[Instance], *args: Any,
     raise ConstraintUnsupportedError(
         f"task {', '.join(map(repr, tasks))} needs constrained decoding, which the model backend "
         f"{type(self).__name__} does not declare that it enforces (it has no {CONSTRAINED_REQUEST} method). "
-        f"Run it with --model {' or --model '.join(CONSTRAINED_BACKENDS)} (same model_args as hf / vllm), "
+        f"Run it with --model {' or --model '.join(CONSTRAINED_BACKENDS)} (same model_args as hf / vllm; "
+        "`lm_eval --model medinj-hf ...` or `medinj eval --model medinj-hf ...`), "
         "or use the choice-scoring task without the _gen suffix."
     )
 
 
-def install_refusal() -> None:
-    """Give lm-eval's ``LM`` the refusing default (once); a backend that enforces overrides it."""
+_registered = False
+
+
+def register_request_type() -> None:
+    """Register :data:`CONSTRAINED_REQUEST` with lm-eval: every backend refuses it by default.
+
+    Gives lm-eval's ``LM`` the refusing method, once per process; a backend that enforces
+    constraints overrides it. Called by the start-up hook when lm-eval defines ``LM``, by
+    ``medinj eval``, and when a ``_gen`` task is built; never on import.
+    """
+    global _registered
+    if _registered:
+        return
     from lm_eval.api.model import LM
 
     if not hasattr(LM, CONSTRAINED_REQUEST):
         setattr(LM, CONSTRAINED_REQUEST, refuse_constrained_requests)
+    _registered = True
 
 
 class EnforcesConstraints:

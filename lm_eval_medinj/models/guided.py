@@ -21,7 +21,7 @@ import torch
 from outlines_core import Index, Vocabulary
 from transformers import LogitsProcessor, PreTrainedTokenizerBase
 
-from lm_eval_medinj.constraints import Constraint, constraint_regex
+from lm_eval_medinj.protocol.constraints import Constraint, constraint_regex
 
 logger = logging.getLogger(__name__)
 # Stands for the end token inside patterns; no real token decodes to it.

@@ -15,8 +15,6 @@ from lm_eval.models.utils import handle_stop_sequences, normalize_gen_kwargs, po
 from tqdm import tqdm
 from transformers import LogitsProcessorList
 
-from lm_eval_medinj.authors_protocol import TOKEN_MASK, allowed_token_ids, is_token_mask
-from lm_eval_medinj.constraints import CONSTRAINT_KEY
 from lm_eval_medinj.models.cache_api import output_cache, with_cache
 from lm_eval_medinj.models.constrained import EnforcesConstraints
 from lm_eval_medinj.models.guided import AllowedTokensProcessor, AutomatonCache, ConstrainedLogitsProcessor
@@ -38,6 +36,8 @@ from lm_eval_medinj.models.shared_prefix import (
     score_trees,
     supports_prefix_cache,
 )
+from lm_eval_medinj.protocol.constraints import CONSTRAINT_KEY, TOKEN_MASK, is_token_mask
+from lm_eval_medinj.protocol.paper import allowed_token_ids
 
 logger = logging.getLogger(__name__)
 # Attention implementations that honour a custom 4-D attention mask.

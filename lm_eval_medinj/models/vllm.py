@@ -31,10 +31,10 @@ import sys
 from collections.abc import Iterator
 from typing import Any
 
-from lm_eval_medinj.authors_protocol import TOKEN_MASK, allowed_token_ids, is_token_mask
-from lm_eval_medinj.constraints import CONSTRAINT_KEY, Constraint
 from lm_eval_medinj.models.constrained import EnforcesConstraints
 from lm_eval_medinj.models.internals import require_members
+from lm_eval_medinj.protocol.constraints import CONSTRAINT_KEY, TOKEN_MASK, Constraint, is_token_mask
+from lm_eval_medinj.protocol.paper import allowed_token_ids
 
 # Distributions that install the ``vllm`` module under another name, and the local version
 # label vLLM itself gives them ("0.32.0+cpu": its platform detection looks for "cpu").

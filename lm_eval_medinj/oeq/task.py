@@ -16,7 +16,7 @@ from typing import Any, Protocol
 
 from sacrebleu.metrics import BLEU
 
-from lm_eval_medinj.medinj_task import MedinjTask
+from lm_eval_medinj.base_task import MedinjTask
 from lm_eval_medinj.metadata import MetadataError, family_scorers, family_values
 from lm_eval_medinj.oeq.bertscore import BertScoreSettings, bertscore
 from lm_eval_medinj.oeq.bleu import DEFAULT_TOKENIZE, corpus_bleu, sentence_bleu, signature

@@ -1,6 +1,6 @@
 """What the model is trained on: each record's conversation, as TRL text or prompt-completion rows.
 
-The prompt source is the evaluation side's (``lm_eval_medinj.lm_tasks.PROMPT_SOURCES``):
+The prompt source is the evaluation side's (``lm_eval_medinj.prompts.PROMPT_SOURCES``):
 ``conversation`` takes the record's own messages verbatim (the canonical rendering where it has
 none), ``canonical`` takes :func:`lm_eval_medinj.prompts.render_messages`. The loss is ``all``
 (the authors' way: the chat-formatted conversation as one text, every token trained) or

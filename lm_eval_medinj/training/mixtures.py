@@ -25,8 +25,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from lm_eval_medinj.benchmarks.layout import DataNotFoundError, Split
+from lm_eval_medinj.benchmarks.medinjection import HUB_REPOS, SPLIT_FOLDERS
+from lm_eval_medinj.benchmarks.medinjection import load_subset as load_medinjection
 from lm_eval_medinj.records import PROVENANCES, TASK_TYPES, MedRecord, Provenance, TaskType
-from lm_eval_medinj.sources import HUB_REPOS, SPLIT_FOLDERS, DataNotFoundError, Split, load_medinjection
 
 log = logging.getLogger(__name__)
 

@@ -21,7 +21,7 @@ import yaml
 from transformers import HfArgumentParser
 from trl import SFTConfig
 
-from lm_eval_medinj.lm_tasks import PROMPT_SOURCES
+from lm_eval_medinj.prompts import PROMPT_SOURCES
 from lm_eval_medinj.training.mixtures import DEFAULT_SEED, DEFAULT_TASKS, DEFAULT_TOTAL
 
 LOSS_SCOPES = ("all", "assistant")

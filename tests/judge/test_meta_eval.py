@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
+from lm_eval_medinj.benchmarks.single_file import ReadOptions, read_records
 from lm_eval_medinj.judge.calibration import Calibration
 from lm_eval_medinj.judge.items import read_labelled, write_labelled
 from lm_eval_medinj.judge.prompt import load_prompt
 from lm_eval_medinj.judge.sanity import mcq_sanity_items
 from lm_eval_medinj.judge.stats import williams_t
-from lm_eval_medinj.readers import ReadOptions, read_records
 from tests.judge.cli import run_script
 
 

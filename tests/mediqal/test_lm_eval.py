@@ -8,14 +8,14 @@ from typing import Any
 
 import pytest
 
-from lm_eval_medinj.answers import parse_answer
-from lm_eval_medinj.authors_protocol import parse_authors_answer
-from lm_eval_medinj.breakdown import breakdown_folder
 from lm_eval_medinj.cli import main as medinj
-from lm_eval_medinj.lm_tasks import doc_to_choice
-from lm_eval_medinj.metrics import exact_match, hamming_score
+from lm_eval_medinj.mcq.metrics import exact_match, hamming_score
+from lm_eval_medinj.mcq.task import doc_to_choice
 from lm_eval_medinj.oeq.task import METRICS
 from lm_eval_medinj.paths import tasks_path
+from lm_eval_medinj.protocol.paper import parse_authors_answer
+from lm_eval_medinj.protocol.strict import parse_answer
+from lm_eval_medinj.study.breakdown import breakdown_folder
 from tests.test_lm_eval_run import BIN, model_args, results_and_samples, run
 
 pytestmark = pytest.mark.slow

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from lm_eval_medinj.lm_tasks import doc_to_text, load_dataset
-from lm_eval_medinj.readers import ReadOptions, read_records
+from lm_eval_medinj.base_task import doc_to_text, load_dataset
+from lm_eval_medinj.benchmarks.layout import DataNotFoundError
+from lm_eval_medinj.benchmarks.single_file import ReadOptions, read_records
 from lm_eval_medinj.records import RecordError
-from lm_eval_medinj.sources import DataNotFoundError
 from tests.helpers.mediqal import CASE_CARDIO, mcqm_records, mcqu_records
 
 

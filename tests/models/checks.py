@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
-from lm_eval_medinj.answers import parse_answer
-from lm_eval_medinj.authors_protocol import SEPARATORS, TOKEN_MASK, is_token_mask
-from lm_eval_medinj.constraints import CONSTRAINT_KEY, matches
+from lm_eval_medinj.protocol.constraints import CONSTRAINT_KEY, TOKEN_MASK, is_token_mask, matches
+from lm_eval_medinj.protocol.paper import SEPARATORS
+from lm_eval_medinj.protocol.strict import parse_answer
 
 
 def assert_same_scores(expected: list[tuple[float, bool]], actual: list[tuple[float, bool]]) -> None:

@@ -21,12 +21,12 @@ from lm_eval import simple_evaluate
 from lm_eval.models.huggingface import HFLM
 from lm_eval.tasks import TaskManager
 
-from lm_eval_medinj.hub_shaped import write_hub_shaped
-from lm_eval_medinj.lm_tasks import doc_to_choice
+from lm_eval_medinj.mcq.task import doc_to_choice
 from lm_eval_medinj.models.cache_api import output_cache, with_cache
 from lm_eval_medinj.models.hf import MedinjHFLM
 from lm_eval_medinj.paths import tasks_path
 from tests.helpers.authors_reference import reference_scores
+from tests.helpers.hub_shaped import write_hub_shaped
 from tests.models.checks import check_gen_samples
 
 pytestmark = pytest.mark.slow

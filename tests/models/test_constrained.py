@@ -10,10 +10,10 @@ from lm_eval import simple_evaluate
 from lm_eval.api.model import LM, CacheHook
 from lm_eval.tasks import TaskManager
 
-from lm_eval_medinj.constraints import CONSTRAINT_KEY
-from lm_eval_medinj.gen_tasks import ConstraintUnsupportedError
+from lm_eval_medinj.mcq.task import ConstraintUnsupportedError
 from lm_eval_medinj.models.constrained import CONSTRAINED_REQUEST, EnforcesConstraints
 from lm_eval_medinj.paths import tasks_path
+from lm_eval_medinj.protocol.constraints import CONSTRAINT_KEY
 
 TASK = "medinj_mcqu_native_gen"
 

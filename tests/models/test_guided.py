@@ -8,9 +8,11 @@ import pytest
 import torch
 from transformers import AutoTokenizer
 
-from lm_eval_medinj.answers import candidate_answers
-from lm_eval_medinj.constraints import answer_constraint, answer_token_budget, matches
+from lm_eval_medinj.mcq.answers import candidate_answers
 from lm_eval_medinj.models.guided import AutomatonCache, ConstrainedLogitsProcessor
+from lm_eval_medinj.protocol import answer_token_budget
+from lm_eval_medinj.protocol.constraints import matches
+from lm_eval_medinj.protocol.strict import answer_constraint
 
 LETTERS = ["A", "B", "C", "D", "E"]
 

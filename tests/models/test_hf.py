@@ -15,11 +15,11 @@ from lm_eval.models.huggingface import HFLM
 from lm_eval.tasks import TaskManager
 from transformers import StaticCache
 
-from lm_eval_medinj.constraints import CONSTRAINT_KEY
-from lm_eval_medinj.gen_tasks import ConstraintUnsupportedError
+from lm_eval_medinj.mcq.task import ConstraintUnsupportedError
 from lm_eval_medinj.models.cache_api import passed_cache
 from lm_eval_medinj.models.hf import MedinjHFLM
 from lm_eval_medinj.paths import tasks_path
+from lm_eval_medinj.protocol.constraints import CONSTRAINT_KEY
 from tests.models.checks import assert_same_scores, check_gen_samples
 
 MODEL_ARGS = {"dtype": "float32", "batch_size": 4, "device": "cpu"}

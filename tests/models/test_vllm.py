@@ -33,12 +33,17 @@ os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
 from lm_eval import simple_evaluate  # noqa: E402
 from lm_eval.tasks import TaskManager  # noqa: E402
 
-from lm_eval_medinj.authors_protocol import TOKEN_MASK, allowed_token_ids, is_token_mask  # noqa: E402
-from lm_eval_medinj.constraints import CONSTRAINT_KEY, answer_token_budget  # noqa: E402
-from lm_eval_medinj.hub_shaped import write_hub_shaped  # noqa: E402
 from lm_eval_medinj.paths import tasks_path  # noqa: E402
+from lm_eval_medinj.protocol import answer_token_budget
+from lm_eval_medinj.protocol.constraints import (  # noqa: E402
+    CONSTRAINT_KEY,  # noqa: E402
+    TOKEN_MASK,
+    is_token_mask,
+)
+from lm_eval_medinj.protocol.paper import allowed_token_ids
 from tests.conftest import REPO_ROOT  # noqa: E402
 from tests.helpers.authors_reference import reference_scores  # noqa: E402
+from tests.helpers.hub_shaped import write_hub_shaped  # noqa: E402
 from tests.helpers.tiny_model import build_tiny_model  # noqa: E402
 from tests.models.checks import check_gen_samples  # noqa: E402
 

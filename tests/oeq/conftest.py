@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from transformers import AutoTokenizer
 
-from lm_eval_medinj.lm_tasks import doc_prompt_turns, doc_to_text, load_dataset
+from lm_eval_medinj.base_task import doc_prompt_turns, doc_to_text, load_dataset
 from tests.oeq.models import build_tiny_encoder, teach_answers
 
 OEQ_FIXTURE_DIR = Path(__file__).resolve().parent / "fixtures"

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from lm_eval_medinj.lm_tasks import load_dataset
+from lm_eval_medinj.base_task import load_dataset
 from lm_eval_medinj.oeq.bertscore import BertScoreSettings
 from lm_eval_medinj.oeq.bleu import sentence_bleu, signature
 from lm_eval_medinj.oeq.meteor import meteor

@@ -1,4 +1,4 @@
-"""train/sft.py's work (lm_eval_medinj.training.cli) end to end: dry-run manifests, errors as one line, the
+"""train/sft.py's work (lm_eval_medinj.cli.train) end to end: dry-run manifests, errors as one line, the
 paper's run shrunk to a tiny model, its adapter and merged folder in lm-eval; the thin script itself."""
 
 from __future__ import annotations
@@ -14,13 +14,13 @@ import lm_eval
 import pytest
 from lm_eval.tasks import TaskManager
 
+from lm_eval_medinj.benchmarks.layout import DataNotFoundError
+from lm_eval_medinj.cli.train import main as sft_cli
+from lm_eval_medinj.cli.train import run as sft_main
 from lm_eval_medinj.errors import UsageError
 from lm_eval_medinj.paths import tasks_path
 from lm_eval_medinj.records import RecordError
-from lm_eval_medinj.sources import DataNotFoundError
 from lm_eval_medinj.training import settings as settings_module
-from lm_eval_medinj.training.cli import main as sft_cli
-from lm_eval_medinj.training.cli import run as sft_main
 from lm_eval_medinj.training.mixtures import CONFIGURATIONS, MixtureShortfallError
 from lm_eval_medinj.training.runner import RunExistsError
 from lm_eval_medinj.training.settings import parse_args

@@ -11,9 +11,9 @@ from peft import PeftModel
 from transformers import AutoModelForCausalLM, AutoTokenizer, TrainerCallback
 from trl import SFTTrainer
 
+from lm_eval_medinj.benchmarks.layout import DataNotFoundError, resolve_data_dir
 from lm_eval_medinj.prompts import render_messages
 from lm_eval_medinj.records import MedRecord
-from lm_eval_medinj.sources import DataNotFoundError, resolve_data_dir
 from lm_eval_medinj.training.examples import to_dataset, training_messages
 from lm_eval_medinj.training.mixtures import (
     MixtureSettings,

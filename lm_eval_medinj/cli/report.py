@@ -1,0 +1,59 @@
+"""``medinj report``: Table 1 with CIs, paired tests and breakdowns over several lm-eval runs."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+from pathlib import Path
+
+from lm_eval_medinj.errors import InputError, run_cli
+
+
+def parser(prog: str) -> argparse.ArgumentParser:
+    report = argparse.ArgumentParser(prog=prog, description=__doc__)
+    report.add_argument(
+        "--model", action="append", required=True, metavar="LABEL=FOLDER",
+        help="an lm-eval --output_path run with --log_samples (judge/score.py outputs in it are read too); "
+        "repeat per model; without LABEL= the label is the folder's name",
+    )  # fmt: skip
+    report.add_argument("--baseline", required=True, help="the label every other model is compared with")
+    report.add_argument("--compare", action="append", default=[], metavar="A:B", help="an extra pair to compare")
+    report.add_argument("--allow-mismatch", action="store_true", help="compare different questions or protocols")
+    report.add_argument("--bootstrap", type=int, default=10_000, help="bootstrap resamples (default 10000)")
+    report.add_argument("--seed", type=int, default=0)
+    report.add_argument("--out", type=Path, required=True, help="folder for report.md, table1.csv, report.json, PNGs")
+    return report
+
+
+def run(argv: Sequence[str], prog: str = "medinj report") -> None:
+    """Read the runs, compare them, write the report folder."""
+    args = parser(prog).parse_args(argv)
+    try:
+        from lm_eval_medinj.study.render import write_report
+        from lm_eval_medinj.study.report import ReportOptions, build_report
+        from lm_eval_medinj.study.runs import StudyError, load_run
+    except ImportError as missing:
+        raise SystemExit(
+            f"medinj report needs SciPy and matplotlib ({missing}): pip install 'lm-eval-medinj[study]'"
+        ) from None
+
+    try:
+        runs = []
+        for spec in args.model:
+            label, _, folder = spec.rpartition("=")
+            runs.append(load_run(label or Path(folder).name, Path(folder)))
+        pairs = []
+        for pair in args.compare:
+            a, sep, b = pair.partition(":")
+            if not sep:
+                raise StudyError(f"--compare {pair!r}: expected A:B")
+            pairs.append((a, b))
+        options = ReportOptions(args.baseline, tuple(pairs), args.allow_mismatch, args.bootstrap, args.seed)
+        written = write_report(build_report(runs, options), args.out)
+    except StudyError as error:
+        raise InputError(str(error)) from error
+    print("\n".join(str(path) for path in written))
+
+
+def main(argv: Sequence[str] | None = None, prog: str = "medinj report") -> None:
+    run_cli(lambda args: run(args, prog), argv, prog=prog)
