@@ -1,0 +1,1 @@
+"""Multiple-choice questions (MCQU and MCQ): answer strings, the paper's metrics, and the tasks' hooks."""
