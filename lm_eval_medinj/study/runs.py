@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lm_eval_medinj.lm_eval_outputs import newest_by_name, newest_samples, read_jsonl
+from lm_eval_medinj.lm_eval_outputs import newest_by_name, newest_samples, read_json, read_jsonl
 
 MCQ_FORMATS = ("mcqu", "mcq")
 MODES = ("gen", "choice", "greedy")
@@ -152,7 +152,7 @@ def load_run(label: str, folder: Path) -> Run:
     groups: dict[str, list[str]] = {}
     n_shot: dict[str, Any] = {}
     for path in results.values():
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = read_json(path)
         groups.update(data.get("group_subtasks") or {})
         n_shot.update(data.get("n-shot") or {})
         for key in ("chat_template_sha", "system_instruction_sha", "fewshot_as_multiturn"):
