@@ -133,3 +133,111 @@ def test_include_path_still_works_once(tmp_path: Path, tiny_model_dir: Path, dem
     assert completed.returncode == 0, completed.stderr[-3000:]
     assert "medinj_mcq_all" in completed.stdout
     assert OVERRIDE_WARNING not in completed.stderr
+
+
+# --------------------------------------------------------------------------- backends, plugins, faults
+
+
+def test_plain_lm_eval_finds_the_backends() -> None:
+    if not lm_eval_hook.enabled():
+        pytest.skip(f"{lm_eval_hook.ENV_VAR} turns the hook off in this environment")
+    from lm_eval.api.model import LM
+    from lm_eval.api.registry import get_model
+
+    from lm_eval_medinj.models.constrained import CONSTRAINED_REQUEST
+    from lm_eval_medinj.models.hf import MedinjHFLM
+
+    assert get_model("medinj-hf") is MedinjHFLM
+    assert get_model("hf").__name__ == "HFLM", "lm-eval's own models are still there"
+    assert hasattr(LM, CONSTRAINED_REQUEST), "the _gen request type is registered with lm-eval's LM"
+
+
+@pytest.mark.slow
+def test_plain_lm_eval_runs_gen_tasks_on_medinj_hf(tmp_path: Path, tiny_model_dir: Path, demo_data_dir: Path) -> None:
+    command = card_command(tiny_model_dir, demo_data_dir)
+    command[command.index("medinj_mcq")] = "medinj_mcq_gen"
+    command[command.index("hf")] = "medinj-hf"
+    completed = run([*command, "--apply_chat_template", "--device", "cpu"], tmp_path)
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    assert "medinj_mcq_all_gen" in completed.stdout and "medinj_mcqu_all_gen" in completed.stdout
+
+
+def test_the_gen_refusal_names_commands_that_work() -> None:
+    from lm_eval_medinj.models.constrained import ConstraintUnsupportedError, refuse_constrained_requests
+
+    with pytest.raises(ConstraintUnsupportedError) as refused:
+        refuse_constrained_requests(object(), [])
+    assert "`lm_eval --model medinj-hf ...`" in str(refused.value) and "medinj eval" in str(refused.value)
+
+
+def test_the_task_entry_point_names_the_folder_that_holds_the_yaml() -> None:
+    """lm-eval's plugin PR #4015 scans the folder of the module an ``lm_eval.tasks`` entry point names."""
+    import importlib
+    from importlib.metadata import entry_points
+
+    (entry,) = [ep for ep in entry_points(group=lm_eval_hook.TASKS_ENTRY_POINT_GROUP) if ep.name == "medinj"]
+    folder = Path(importlib.import_module(entry.value).__file__).parent
+    assert folder == tasks_path() and (folder / "medinj" / "medinj_mcq.yaml").is_file()
+    # Were lm-eval to pass that folder itself (then plugin tasks), the hook would not add it again.
+    assert lm_eval_hook.with_package_tasks([str(folder)]) == [str(folder)]
+
+
+def test_a_task_manager_that_loads_plugins_itself_is_left_alone(tmp_path: Path) -> None:
+    import importlib.util
+
+    source = (
+        "from importlib.metadata import entry_points\n"
+        "class TaskManager:\n"
+        "    def __init__(self, verbosity=None, include_path=None, include_defaults=True, metadata=None):\n"
+        '        self.plugins = [ep.value for ep in entry_points(group="lm_eval.tasks")]\n'
+    )
+    path = tmp_path / "plugin_manager.py"
+    path.write_text(source, encoding="utf-8")
+    spec = importlib.util.spec_from_file_location("plugin_manager", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert lm_eval_hook.loads_task_plugins(module)
+    lm_eval_hook.register_tasks(module)
+    assert not getattr(module.TaskManager.__init__, "__medinj_tasks_hook__", False), "indexed once, by lm-eval"
+    import lm_eval.tasks.manager
+
+    assert not lm_eval_hook.loads_task_plugins(lm_eval.tasks.manager), "lm-eval 0.4.13 has no task plugins"
+
+
+def test_internals_that_differ_warn_once_and_leave_lm_eval_working(caplog: pytest.LogCaptureFixture) -> None:
+    import types
+
+    class Loader:
+        def create_module(self, spec):
+            return None
+
+        def exec_module(self, module):
+            source = "class TaskManager:\n    def __init__(self, paths=None):\n        self.paths = paths\n"
+            exec(source, module.__dict__)
+
+    for attempt in range(2):
+        module = types.ModuleType(f"lm_eval.tasks.manager_{attempt}")
+        module.__name__ = "lm_eval.tasks.manager"
+        with caplog.at_level("WARNING", logger=lm_eval_hook.__name__):
+            lm_eval_hook._RegisteringLoader(Loader(), lm_eval_hook.register_tasks).exec_module(module)
+        assert module.TaskManager(paths=["x"]).paths == ["x"], "the module loaded as lm-eval wrote it"
+    warnings = [r for r in caplog.records if "not registered with lm_eval.tasks.manager" in r.getMessage()]
+    assert len(warnings) == 1 and "TaskManager.__init__ takes no include_path" in warnings[0].getMessage()
+
+
+@pytest.mark.slow
+def test_a_package_gone_from_under_its_pth_never_breaks_lm_eval(tmp_path: Path) -> None:
+    """An editable checkout moved or deleted: the .pth stays, the package no longer imports."""
+    gone = tmp_path / "gone"
+    (gone / "lm_eval_medinj").mkdir(parents=True)
+    (gone / "lm_eval_medinj" / "__init__.py").write_text("raise ImportError('checkout moved')\n", encoding="utf-8")
+    script = (
+        "from lm_eval.tasks import TaskManager\n"
+        "from lm_eval.api.registry import get_model\n"
+        "tasks = TaskManager().all_tasks\n"
+        "print(len(tasks) > 1000, any(t.startswith('medinj') for t in tasks), get_model('hf').__name__)\n"
+    )
+    completed = run([sys.executable, "-c", script], tmp_path, PYTHONPATH=str(gone))
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    assert completed.stdout.split() == ["True", "False", "HFLM"]
+    assert completed.stderr.count("lm-eval-medinj: start-up hook disabled (ImportError: checkout moved)") == 1
