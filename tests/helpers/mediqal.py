@@ -191,3 +191,63 @@ def write_mediqal(root: Path) -> Path:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(records, ensure_ascii=False, indent=1), encoding="utf-8")
     return root
+
+
+# --------------------------------------------------------------------------- the authors' real shape
+
+SUBJECTS_EN = ("Cardiology", "Pharmacy", "Hepato-Gastroenterology")
+
+
+def _real_mcq(number: int, case: str | None, question: str, options: list[str], correct: str, task: str,
+              subject: str, question_type: str) -> dict[str, Any]:  # fmt: skip
+    record: dict[str, Any] = {"id": str(number), "clinical_case": case, "question": question}
+    record |= {f"answer_{letter}": text for letter, text in zip("abcde", options, strict=True)}
+    return record | {
+        "correct_answers": correct,
+        "task": task,
+        "medical_subject": subject,
+        "question_type": question_type,
+    }
+
+
+def real_shape_files() -> dict[str, list[dict[str, Any]]]:
+    """MediQAl as the authors' files hold it (their code splits ``correct_answers`` like "A,C,E").
+
+    ``correct_answers`` upper case with commas and no spaces; ``clinical_case`` null on most MCQU
+    records; ``task`` "QCU" / "QCM"; English ``medical_subject`` values; and ids ``"1"``, ``"2"``...
+    repeated across mcqu, mcqm and oeq.
+    """
+    mcqu = [
+        _real_mcq(1, None, "Quel médicament est un antalgique de palier 1 ?", OPTIONS["pharma"], "B", "QCU",
+                  "Pharmacy", "Understanding"),
+        _real_mcq(2, CASE_CARDIO, "Quel examen demandez-vous en premier ?", OPTIONS["cardio"], "A", "QCU",
+                  "Cardiology", "Reasoning"),
+        _real_mcq(3, None, "Quel médicament est un inhibiteur de la pompe à protons ?", OPTIONS["pharma"], "D", "QCU",
+                  "Hepato-Gastroenterology", "Understanding"),
+    ]  # fmt: skip
+    mcqm = [
+        _real_mcq(1, CASE_CARDIO, "Quels examens sont utiles ?", OPTIONS["cardio"], "A,B,D", "QCM", "Cardiology",
+                  "Reasoning"),
+        _real_mcq(2, None, "Quels médicaments sont des antibiotiques ?", OPTIONS["pharma"], "A,C,E", "QCM", "Pharmacy",
+                  "Understanding"),
+        _real_mcq(3, CASE_CARDIO, "Quels signes imposent une coronarographie ?", OPTIONS["cardio"], "B,D", "QCM",
+                  "Cardiology", "Reasoning"),
+    ]  # fmt: skip
+    oeq = [
+        {"id": "1", "clinical_case": CASE_CARDIO, "cc_question_number": 1, "question": "Quel est votre diagnostic ?",
+         "answer": "Un syndrome coronarien aigu.", "medical_subject": "Cardiology", "question_type": "Reasoning"},
+        {"id": "2", "clinical_case": None, "cc_question_number": None, "question": "Définissez l'angor stable.",
+         "answer": "Une douleur thoracique d'effort cédant au repos.", "medical_subject": "Cardiology",
+         "question_type": "Understanding"},
+    ]  # fmt: skip
+    return {"mcqu/test.json": mcqu, "mcqu/validation.json": mcqu[:2], "mcqm/test.json": mcqm,
+            "mcqm/validation.json": mcqm[:2], "oeq/test.json": oeq}  # fmt: skip
+
+
+def write_mediqal_real(root: Path) -> Path:
+    """:func:`real_shape_files` in MediQAl's layout under ``root``; returns ``root``."""
+    for name, records in real_shape_files().items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(records, ensure_ascii=False, indent=1), encoding="utf-8")
+    return root

@@ -110,3 +110,25 @@ def test_medinj_eval_runs_the_generation_families(
 def test_breakdown_of_a_folder_without_samples_says_how_to_get_them(tmp_path: Path) -> None:
     with pytest.raises(SystemExit, match="no samples_.*--log_samples"):
         medinj(["breakdown", str(tmp_path)])
+
+
+def test_the_real_shape_through_lm_eval_and_the_report(
+    tmp_path: Path, tiny_model_dir: Path, mediqal_real_dir: Path, tiny_encoder_dir: Path
+) -> None:
+    """Ids "1", "2", "3" in mcqu, mcqm and oeq: every sample keeps its own uid, and the report its questions."""
+    output = tmp_path / "out"
+    completed = run([
+        str(BIN / "lm_eval"), "--tasks", "medinj_mediqal", "--model", "hf", "--model_args", model_args(tiny_model_dir),
+        "--metadata", _metadata(mediqal_real_dir, tiny_encoder_dir), "--gen_kwargs", "max_gen_toks=8",
+        "--log_samples", "--output_path", str(output),
+    ], tmp_path)  # fmt: skip
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    results, samples = results_and_samples(output)
+    _check_mcq(results, samples, "")
+    uids = [s["doc"]["uid"] for task in (*MCQ_TASKS, "medinj_mediqal_oeq") for s in samples[task]]
+    assert len(uids) == len(set(uids)) == 8
+    report = tmp_path / "report"
+    medinj(["report", "--model", f"a={output}", "--model", f"b={output}", "--baseline", "a", "--bootstrap", "100",
+            "--out", str(report)])  # fmt: skip
+    suites = json.loads((report / "report.json").read_text(encoding="utf-8"))["suites"]
+    assert {task: suites[task]["table"]["a"]["em"]["n"] for task in MCQ_TASKS} == dict.fromkeys(MCQ_TASKS, 3)
