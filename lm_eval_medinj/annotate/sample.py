@@ -6,10 +6,11 @@ first user turn, its reference, the model's answer), with the clinical context o
 (``doc["context"]``) where it has one that the question does not already hold. The judge's verdict
 comes from the ``judge/score.py`` rows written beside the samples file (``judge_<judge>_<task>_<date>.jsonl``).
 
-The draw: ``n`` split as evenly as possible over the strata (:func:`allocate`; a stratum smaller
-than its share gives all it has and the rest is shared by the others), a seeded sample without
-replacement in each stratum, then one shuffle of all items, so that an item's position says
-nothing about its model. Items are numbered ``it-0001``... in the shuffled order.
+The draw: ``n`` split as evenly as possible over the models, then each model's share over its
+two verdicts (:func:`allocate`; a stratum smaller than its even share gives all it has and the rest
+is shared by the others), a seeded sample without replacement in each stratum, then one shuffle of
+all items, so that an item's position says nothing about its model. Items are numbered ``it-0001``...
+in the shuffled order.
 """
 
 from __future__ import annotations
@@ -168,8 +169,12 @@ def draw(pool: Sequence[Answer], n: int, seed: int, models: Sequence[str], by_ve
     non_empty = sum(size > 0 for size in sizes.values())
     if n < non_empty:
         raise UsageError(f"--n {n} is smaller than the number of strata ({non_empty}); each must get an item")
+    per_model = allocate({m: sum(sizes[(m, v)] for v in verdicts) for m in models}, n)
+    shares = {}
+    for model in models:  # models first, then the verdicts within each model
+        shares |= allocate({(model, v): sizes[(model, v)] for v in verdicts}, per_model[model])
     rng = random.Random(seed)
-    drawn = [a for stratum, k in allocate(sizes, n).items() for a in rng.sample(strata[stratum], k)]
+    drawn = [a for stratum, k in shares.items() for a in rng.sample(strata[stratum], k)]
     rng.shuffle(drawn)
     return drawn
 
