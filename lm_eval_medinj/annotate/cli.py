@@ -81,12 +81,14 @@ def _serve(args: argparse.Namespace) -> None:
 
 
 def _agreement(args: argparse.Namespace) -> None:
-    from lm_eval_medinj.annotate.agreement import agreement_report, to_text
     from lm_eval_medinj.annotate.folder import read_folder
 
     if args.n_boot < 1:
         raise UsageError(f"--n-boot must be at least 1, got {args.n_boot}")
-    report = agreement_report(read_folder(args.folder), args.n_boot, args.seed, args.min_spread)
+    folder = read_folder(args.folder)  # before SciPy and scikit-learn load: a bad folder fails fast
+    from lm_eval_medinj.annotate.agreement import agreement_report, to_text
+
+    report = agreement_report(folder, args.n_boot, args.seed, args.min_spread)
     print(to_text(report))
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)

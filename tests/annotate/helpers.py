@@ -152,11 +152,15 @@ def serve_command(folder: Path, rater: str, port: int, *extra: str) -> list[str]
             "--port", str(port), *extra]  # fmt: skip
 
 
-def start_server(folder: Path, rater: str, *extra: str, port: int | None = None, timeout: float = 30) -> Served:
-    """Start the server and wait until it answers on 127.0.0.1."""
+def start_server(
+    folder: Path, rater: str, *extra: str, port: int | None = None, token_env: str | None = None, timeout: float = 30
+) -> Served:
+    """Start the server (``token_env``: in $MEDINJ_ANNOTATE_TOKEN) and wait until it answers on 127.0.0.1."""
     port = port or free_port()
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
     env.pop("MEDINJ_ANNOTATE_TOKEN", None)
+    if token_env is not None:
+        env["MEDINJ_ANNOTATE_TOKEN"] = token_env
     process = subprocess.Popen(
         serve_command(folder, rater, port, *extra),
         stdout=subprocess.PIPE,
@@ -177,7 +181,8 @@ def start_server(folder: Path, rater: str, *extra: str, port: int | None = None,
     raise RuntimeError("server did not start")
 
 
-def stop(served: Served) -> None:
+def stop(served: Served) -> str:
+    """Stop the server (SIGTERM, as Ctrl-C would) and return what it printed."""
     if served.process.poll() is None:
         served.process.terminate()
         try:
@@ -185,8 +190,10 @@ def stop(served: Served) -> None:
         except subprocess.TimeoutExpired:
             served.process.kill()
             served.process.wait()
-    if served.process.stdout:
-        served.process.stdout.close()
+    assert served.process.stdout is not None
+    output = served.process.stdout.read()
+    served.process.stdout.close()
+    return output
 
 
 @contextmanager

@@ -48,11 +48,13 @@ function render() {
   $("done").hidden = !finished;
   if (finished) {
     $("position").textContent = "terminé";
+    $("item-id").textContent = "";
     return;
   }
   const name = state.order[state.pos];
   const item = state.items[name];
   $("position").textContent = `Réponse ${state.pos + 1} sur ${total}`;
+  $("item-id").textContent = name;
   $("question").textContent = item.question;
   $("context-section").hidden = !item.context;
   $("context").textContent = item.context || "";
