@@ -57,6 +57,13 @@ class Page:
         rate()
         self.wait(lambda: self.text("progress") == progress and (self.item != before or self.shown("done")))
 
+    def check_context(self) -> None:
+        """The clinical context is shown exactly when the item has one (make_folder: odd-numbered items)."""
+        has_context = int(self.item[3:]) % 2 == 1
+        assert self.shown("context-section") == has_context
+        if has_context:
+            assert self.text("context") == "Patient de 62 ans, diabétique."
+
     def pressed(self) -> list[str]:
         buttons = self.driver.find_elements(self.by.CSS_SELECTOR, '#scale button[aria-pressed="true"]')
         return [b.get_attribute("data-value") for b in buttons]
@@ -84,10 +91,12 @@ def test_rating_by_mouse_and_keyboard_back_skip_progress_and_reload(
         page = Page(browser).open(served.url)
         assert (page.text("rater"), page.text("progress"), page.text("position")) == ("alice", "0 / 5", "Réponse 1 sur 5")
         assert page.item == order[0] and page.text("question").startswith(f"Question {int(order[0][3:])} :")
+        page.check_context()
         page.screenshot(screenshots, "01-first-item")
 
         page.rate_and_wait(lambda: page.click(4), "1 / 5")  # mouse
         assert page.item == order[1] and page.pressed() == []
+        page.check_context()
         comment = browser.find_element(page.by.ID, "comment")
         comment.send_keys("Incomplète 2")  # a digit typed in the comment does not rate
         assert page.text("progress") == "1 / 5"
@@ -97,6 +106,9 @@ def test_rating_by_mouse_and_keyboard_back_skip_progress_and_reload(
 
         page.key(_keys().ARROW_RIGHT)  # skip
         page.wait(lambda: page.item == order[3])
+        page.check_context()
+        assert page.shown("context-section")  # this one has a context
+        page.screenshot(screenshots, "02-item-with-context")
         page.key(_keys().ARROW_LEFT)
         page.key(_keys().ARROW_LEFT)  # back to a rated item: its rating and comment are shown
         page.wait(lambda: page.item == order[1])
@@ -104,7 +116,7 @@ def test_rating_by_mouse_and_keyboard_back_skip_progress_and_reload(
         browser.find_element(page.by.ID, "back").click()
         page.wait(lambda: page.item == order[0])
         assert page.pressed() == ["4"]
-        page.screenshot(screenshots, "02-back-to-a-rated-item")
+        page.screenshot(screenshots, "03-back-to-a-rated-item")
         page.rate_and_wait(lambda: page.key("5"), "2 / 5")  # changed: still two rated, on to the first unrated
         assert page.item == order[2]
 
@@ -132,9 +144,9 @@ def test_nothing_is_lost_or_rated_twice_when_the_server_is_killed(
     served.process.send_signal(signal.SIGKILL)
     served.process.wait()
     page.key("1")  # the server is gone: the page says the rating is not saved
-    page.wait(lambda: "Non enregistrée" in page.text("status"))
+    page.wait(lambda: "Non enregistrée : serveur injoignable" in page.text("status"))
     assert page.text("progress") == "2 / 4" and page.item == order[2]
-    page.screenshot(screenshots, "03-server-killed")
+    page.screenshot(screenshots, "04-server-killed")
     stop(served)
 
     restarted = start_server(folder, "bob", port=served.port)
@@ -146,7 +158,7 @@ def test_nothing_is_lost_or_rated_twice_when_the_server_is_killed(
         page.rate_and_wait(lambda: page.key("0"), "4 / 4")
         page.wait(lambda: page.shown("done"))
         assert "Toutes les réponses sont évaluées" in page.text("done")
-        page.screenshot(screenshots, "04-done")
+        page.screenshot(screenshots, "05-done")
     finally:
         stop(restarted)
     lines = journal_lines(folder, "bob")
@@ -182,7 +194,7 @@ def test_a_model_answer_is_shown_as_text_never_run(browser: Any, tmp_path: Path,
         assert browser.find_elements(page.by.CSS_SELECTOR, "#answer *") == []  # no element was created from it
         assert browser.find_elements(page.by.CSS_SELECTOR, "img") == []
         assert browser.execute_script("return window.pwned") is None
-        page.screenshot(screenshots, "05-untrusted-answer")
+        page.screenshot(screenshots, "06-untrusted-answer")
         page.rate_and_wait(lambda: page.key("1"), "1 / 2")
         assert browser.execute_script("return window.pwned") is None
 
@@ -200,7 +212,7 @@ def test_off_loopback_the_page_needs_the_token(browser: Any, tmp_path: Path, scr
         assert browser.current_url == served.url  # the token left the address bar (a cookie holds it)
         assert page.text("progress") == "0 / 2"
         page.rate_and_wait(lambda: page.key("0"), "1 / 2")
-        page.screenshot(screenshots, "06-token-accepted")
+        page.screenshot(screenshots, "07-token-accepted")
     finally:
         browser.delete_all_cookies()
         stop(served)

@@ -93,7 +93,8 @@ async function rate(value) {
     state.pos = firstUnrated((state.pos + 1) % state.order.length);
     render();
   } catch (error) {
-    setStatus(`Non enregistrée : ${error.message}. Réessayez ; si le serveur est arrêté, relancez-le puis rechargez la page.`, "error");
+    const reason = error instanceof TypeError ? "serveur injoignable" : error.message; // fetch: network failure
+    setStatus(`Non enregistrée : ${reason}. Réessayez ; si le serveur est arrêté, relancez-le puis rechargez la page.`, "error");
   } finally {
     setBusy(false);
   }
