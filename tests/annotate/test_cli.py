@@ -39,7 +39,9 @@ def test_sample_then_agreement(tmp_path: Path, capsys: pytest.CaptureFixture[str
 def test_bad_input_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     good = write_run(tmp_path / "good", "A", 3)
     (tmp_path / "empty").mkdir()
-    err = _error(capsys, "sample", "--model", f"A={good}", "--model", f"B={tmp_path / 'empty'}", "--out", tmp_path / "x")
+    err = _error(
+        capsys, "sample", "--model", f"A={good}", "--model", f"B={tmp_path / 'empty'}", "--out", tmp_path / "x"
+    )
     assert err.startswith("medinj annotate: error: model B: no OEQ samples (samples_*oeq*.jsonl) below")
     err = _error(capsys, "sample", "--model", f"A={good}", "--n", "10", "--out", tmp_path / "x")
     assert err == "medinj annotate: error: --n 10 is larger than the pool: 3 answers (A 3)"

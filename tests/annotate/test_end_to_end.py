@@ -1,0 +1,149 @@
+"""Human review end to end: two real lm-eval OEQ runs, judged, sampled, rated in a real browser by two
+raters, agreement, and the judge meta-evaluated on the collected ratings; the per-model human figures
+equal a recomputation from the raters' files."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from statistics import fmean
+from typing import Any
+
+import pytest
+from sklearn.metrics import cohen_kappa_score
+
+from lm_eval_medinj.annotate.agreement import model_means
+from lm_eval_medinj.annotate.folder import model_ratings, read_folder
+from lm_eval_medinj.paths import tasks_path
+from tests.annotate.helpers import REPO_ROOT, serving
+from tests.annotate.page import Page
+from tests.helpers.tiny_model import build_tiny_model
+from tests.judge.cli import cli_env, run_script
+from tests.oeq.conftest import OEQ_FIXTURE_DIR
+from tests.oeq.models import build_tiny_encoder
+
+pytestmark = pytest.mark.slow
+QUESTIONS = 4  # the OEQ fixture's questions
+
+
+def _lm_eval(model_dir: Path, encoder_dir: Path, out: Path) -> Path:
+    """One real lm-eval run of the native OEQ task with logged samples (short answers, to stay quick)."""
+    metadata = {"data_dir": str(OEQ_FIXTURE_DIR), "bertscore_model": str(encoder_dir), "bertscore_layer": 2,
+                "bertscore_rescale": False}  # fmt: skip
+    command = [sys.executable, "-m", "lm_eval", "--include_path", str(tasks_path()), "--tasks", "medinj_oeq_native",
+               "--model", "hf", "--model_args", f"pretrained={model_dir},dtype=float32", "--metadata",
+               json.dumps(metadata), "--apply_chat_template", "--gen_kwargs", "max_gen_toks=24", "--log_samples",
+               "--output_path", str(out)]  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True, timeout=600, env=cli_env(), check=False)
+    assert done.returncode == 0, done.stderr[-4000:]
+    assert len(list(out.rglob("samples_medinj_oeq_native_*.jsonl"))) == 1
+    return out
+
+
+def _annotate(*args: str | Path, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "lm_eval_medinj.annotate.cli", *map(str, args)]
+    return subprocess.run(command, capture_output=True, text=True, cwd=REPO_ROOT, timeout=timeout, check=False)
+
+
+def _rating(rater: str, item: str) -> int:
+    """What each rater gives: alice a rating from the item number, bob one step lower on half of them."""
+    number = int(item[3:])
+    alice = 1 + (number * 3) % 5
+    return alice if rater == "alice" or number % 2 else max(1, alice - 1)
+
+
+def _rate_all(browser: Any, folder: Path, rater: str, n: int) -> None:
+    with serving(folder, rater) as served:
+        page = Page(browser).open(served.url)
+        for done in range(1, n + 1):
+            value = _rating(rater, page.item)
+            page.rate_and_wait(lambda v=value: page.key(str(v)), f"{done} / {n}")
+        page.wait(lambda: page.shown("done"))
+
+
+def _recomputed_means(folder: Path) -> dict[str, tuple[int, float]]:
+    """Per model (n, mean human rating) from the raw files: last line per item per rater, mean over raters."""
+    key = {row["item"]: row["model"] for row in map(json.loads, (folder / "key.jsonl").read_text().splitlines())}
+    last: dict[str, dict[str, int]] = {}
+    for journal in (folder / "ratings").glob("*.jsonl"):
+        for row in map(json.loads, journal.read_text().splitlines()):
+            last.setdefault(journal.stem, {})[row["item"]] = row["rating"]
+    per_item: dict[str, list[int]] = {}
+    for ratings in last.values():
+        for item, rating in ratings.items():
+            per_item.setdefault(item, []).append(rating)
+    by_model: dict[str, list[float]] = {}
+    for item, ratings in per_item.items():
+        by_model.setdefault(key[item], []).append(fmean(ratings))
+    return {model: (len(values), fmean(values)) for model, values in by_model.items()}
+
+
+def test_sample_serve_rate_agreement_and_meta_eval_end_to_end(
+    browser: Any, tiny_model_dir: Path, tmp_path: Path, screenshots: Path
+) -> None:
+    encoder = build_tiny_encoder(tmp_path / "encoder")
+    other_model = build_tiny_model(tmp_path / "tiny-b", seed=1)
+    run_a = _lm_eval(tiny_model_dir, encoder, tmp_path / "out" / "tiny")
+    run_b = _lm_eval(other_model, encoder, tmp_path / "out" / "tiny-b")
+    judge = f"hf:{tiny_model_dir}"
+    cache = tmp_path / "judge.sqlite"
+    judged = run_script("score.py", run_a, run_b, "--judge", judge, "--cache", cache, "--no-progress")
+    assert judged.returncode == 0, judged.stderr[-4000:]
+
+    ann = tmp_path / "ann"
+    n = 6
+    sampled = _annotate("sample", "--model", f"tiny={run_a}", "--model", f"tiny-b={run_b}", "--n", n, "--seed", 0,
+                        "--scale", "likert5", "--by-verdict", "--out", ann)  # fmt: skip
+    assert sampled.returncode == 0, sampled.stderr
+    folder = read_folder(ann)
+    assert folder.study.stratify == ("model", "judge_verdict") and len(folder.items) == n
+    assert sorted(entry.model for entry in folder.key.values()) == ["tiny"] * 3 + ["tiny-b"] * 3
+    samples = {}
+    for label, run in (("tiny", run_a), ("tiny-b", run_b)):
+        rows = map(json.loads, next(run.rglob("samples_*.jsonl")).read_text(encoding="utf-8").splitlines())
+        samples[label] = {row["doc_id"]: row for row in rows}
+    for name, item in folder.items.items():  # the blinded item is the sample's question, reference and answer
+        entry = folder.key[name]
+        sample = samples[entry.model][entry.doc_id]
+        assert item.answer == sample["filtered_resps"][0] and entry.id == sample["doc"]["id"]
+        assert item.question == next(t["content"] for t in sample["doc"]["messages"] if t["role"] == "user")
+        assert entry.judge is not None and entry.doc_id < QUESTIONS
+
+    _rate_all(browser, ann, "alice", n)
+    _rate_all(browser, ann, "bob", n)
+    Page(browser).screenshot(screenshots, "08-end-to-end-done")
+
+    report_path = tmp_path / "agreement.json"
+    agreement = _annotate("agreement", ann, "--json", report_path, "--n-boot", 200)
+    assert agreement.returncode == 0, agreement.stderr
+    report = json.loads(report_path.read_text(encoding="utf-8"))
+    items = sorted(folder.items)
+    alice, bob = ([_rating(r, item) for item in items] for r in ("alice", "bob"))
+    (pair,) = report["kappa"]
+    expected = cohen_kappa_score(alice, bob, labels=[1, 2, 3, 4, 5], weights="quadratic")
+    assert pair["kappa"]["value"] == pytest.approx(expected)
+    assert report["raters"]["alice"]["rated"] == report["raters"]["bob"]["rated"] == n
+    assert {row["item"] for row in report["disagreements"]} == {i for i in items if int(i[3:]) % 2 == 0}
+
+    recomputed = _recomputed_means(ann)
+    for model, cell in report["models"].items():
+        assert (cell["n"], cell["mean"]) == (recomputed[model][0], pytest.approx(recomputed[model][1]))
+    folder = read_folder(ann)
+    for model, rated in model_ratings(folder).items():  # what the report's human column reads
+        assert (len(rated), fmean(x.rating for x in rated)) == (
+            recomputed[model][0],
+            pytest.approx(recomputed[model][1]),
+        )
+    assert model_means(folder, n_boot=200)["tiny"]["mean"] == pytest.approx(recomputed["tiny"][1])
+
+    for rater_args, expected_ratings in (([], None), (["--rater", "alice"], alice)):
+        meta = tmp_path / f"meta{len(rater_args)}"
+        done = run_script("meta_eval.py", "--data", ann, *rater_args, "--judge", judge, "--out", meta, "--cache",
+                          cache, "--n-boot", "50", "--no-progress", timeout=400)  # fmt: skip
+        assert done.returncode == 0, done.stderr[-4000:]
+        metrics = json.loads((meta / "metrics.json").read_text(encoding="utf-8"))
+        assert metrics["n_items"] == n
+        means = [fmean((_rating("alice", i), _rating("bob", i))) for i in items]
+        assert metrics["rating_values"] == sorted(set(expected_ratings or means))
