@@ -67,6 +67,11 @@ class Scale(_Strict):
         return cls(kind=kind, values=SCALE_VALUES[kind], labels=SCALE_LABELS[kind])
 
     @property
+    def midpoint(self) -> float:
+        """Ratings above it count as equivalent: 0.5 on the binary scale, 3 on the 1-5 scale."""
+        return (self.values[0] + self.values[-1]) / 2
+
+    @property
     def ordinal(self) -> bool:
         return self.kind == "likert5"
 

@@ -48,10 +48,11 @@ def _annotate(*args: str | Path, timeout: float = 300) -> subprocess.CompletedPr
 
 
 def _rating(rater: str, item: str) -> int:
-    """What each rater gives: alice a rating from the item number, bob one step lower on half of them."""
+    """What each rater gives to it-0001...it-0006: alice 5 4 3 2 5 4, bob 5 3 3 2 5 3 (mean 5 3.5 3 2 5 3.5:
+    above the 1-5 scale's midpoint 3 four times, above the observed ratings' midpoint 3.5 twice)."""
     number = int(item[3:])
-    alice = 1 + (number * 3) % 5
-    return alice if rater == "alice" or number % 2 else max(1, alice - 1)
+    alice = 2 + (number * 3) % 4
+    return alice - 1 if rater == "bob" and number % 2 == 0 and alice > 2 else alice
 
 
 def _rate_all(browser: Any, folder: Path, rater: str, n: int) -> None:
@@ -125,7 +126,7 @@ def test_sample_serve_rate_agreement_and_meta_eval_end_to_end(
     expected = cohen_kappa_score(alice, bob, labels=[1, 2, 3, 4, 5], weights="quadratic")
     assert pair["kappa"]["value"] == pytest.approx(expected)
     assert report["raters"]["alice"]["rated"] == report["raters"]["bob"]["rated"] == n
-    assert {row["item"] for row in report["disagreements"]} == {i for i in items if int(i[3:]) % 2 == 0}
+    assert {row["item"] for row in report["disagreements"]} == {"it-0002", "it-0006"}
 
     recomputed = _recomputed_means(ann)
     for model, cell in report["models"].items():
@@ -147,3 +148,4 @@ def test_sample_serve_rate_agreement_and_meta_eval_end_to_end(
         assert metrics["n_items"] == n
         means = [fmean((_rating("alice", i), _rating("bob", i))) for i in items]
         assert metrics["rating_values"] == sorted(set(expected_ratings or means))
+        assert metrics["positive_rate"] == pytest.approx(4 / 6)  # the folder's scale midpoint, 3

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from lm_eval_medinj.annotate.folder import item_ratings, model_ratings, read_folder, write_folder
-from lm_eval_medinj.errors import InputError
+from lm_eval_medinj.annotate.records import Scale
+from lm_eval_medinj.errors import InputError, UsageError
 from lm_eval_medinj.judge.items import read_labelled
 from tests.annotate.helpers import make_folder, write_ratings
 
@@ -156,3 +157,17 @@ def _replace(path: Path, old: str, new: str) -> None:
 def _key_row(item: str) -> str:
     row = {"item": item, "model": "A", "run": "r", "task": "t", "doc_id": 0, "id": "0", "uid": "t/0", "judge": None}
     return json.dumps(row) + "\n"
+
+
+def test_a_rater_is_chosen_in_an_annotation_folder_only(tmp_path: Path) -> None:
+    ratings = tmp_path / "ratings.csv"
+    ratings.write_text("question,reference,candidate,rating\nQ ?,R,C,1\n", encoding="utf-8")
+    assert [x.rating for x in read_labelled(ratings)] == [1.0]
+    with pytest.raises(UsageError, match="a rater can be chosen in an annotation folder only"):
+        read_labelled(ratings, "alice")
+    with pytest.raises(InputError, match="no item is rated yet"):
+        read_labelled(make_folder(tmp_path / "ann"))
+
+
+def test_the_threshold_of_a_folder_is_its_scales_midpoint() -> None:
+    assert (Scale.of("binary").midpoint, Scale.of("likert5").midpoint) == (0.5, 3.0)
