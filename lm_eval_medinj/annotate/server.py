@@ -21,6 +21,7 @@ import ipaddress
 import logging
 import random
 import secrets
+import socket
 import threading
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -214,12 +215,25 @@ def create_app(session: RaterSession, token: str | None, host: str, port: int) -
     return Starlette(routes=routes, middleware=middleware)
 
 
+def listen(host: str, port: int) -> socket.socket:
+    """The bound socket, so that an address in use is one clear error before anything is served."""
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host.strip("[]"), port))
+    except OSError as error:
+        sock.close()
+        raise UsageError(f"cannot listen on {host}:{port}: {error.strerror or error}") from None
+    return sock
+
+
 def serve(folder_path: Path, rater: str, host: str = "127.0.0.1", port: int = 8765, token: str | None = None) -> None:
     """Serve the page until interrupted (Ctrl-C); every rating is on disk before the page hears back."""
     import uvicorn
 
     check_access(host, token)
     folder = read_folder(folder_path)
+    sock = listen(host, port)
     session = RaterSession(folder, rater)
     try:
         app = create_app(session, token, host, port)
@@ -230,7 +244,8 @@ def serve(folder_path: Path, rater: str, host: str = "127.0.0.1", port: int = 87
             f"open http://{shown}:{port}/{'?token=<token>' if token else ''} (Ctrl-C to stop)",
             flush=True,
         )
-        config = uvicorn.Config(app, host=host, port=port, access_log=False, log_level="warning", lifespan="off")
-        uvicorn.Server(config).run()
+        config = uvicorn.Config(app, access_log=False, log_level="warning", lifespan="off")
+        uvicorn.Server(config).run(sockets=[sock])
     finally:
         session.close()
+        sock.close()

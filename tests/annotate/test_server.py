@@ -3,13 +3,25 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from lm_eval_medinj.annotate.server import rater_order
-from tests.annotate.helpers import Served, http, journal_lines, make_folder, serving, start_server, stop
+from tests.annotate.helpers import (
+    REPO_ROOT,
+    Served,
+    http,
+    journal_lines,
+    make_folder,
+    serve_command,
+    serving,
+    start_server,
+    stop,
+)
 
 TOKEN = "s3cret-token-for-the-test-0123"
 
@@ -112,3 +124,11 @@ def test_the_token_is_read_from_the_environment_and_never_printed(folder: Path) 
     finally:
         output = stop(served)
     assert "open http://0.0.0.0:" in output and "?token=<token>" in output and TOKEN not in output
+
+
+def test_an_address_in_use_is_one_line_before_anything_is_served(alice: Served, folder: Path) -> None:
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+    command = serve_command(folder, "erin", alice.port)
+    done = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr == f"medinj annotate: error: cannot listen on 127.0.0.1:{alice.port}: Address already in use\n"
