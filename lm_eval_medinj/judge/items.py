@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from lm_eval_medinj.errors import InputError
+from lm_eval_medinj.errors import InputError, UsageError
 
 RATING_COLUMNS = ("rating", "human", "human_rating", "label", "score")
 
@@ -107,8 +107,13 @@ def read_items(path: Path) -> list[JudgeItem]:
     return [item_from_row(row, f"{path}#{i}") for i, row in enumerate(_jsonl(path))]
 
 
-def read_labelled(path: Path) -> list[LabelledItem]:
-    """A CSV or JSONL with question, reference, candidate and a rating column."""
+def read_labelled(path: Path, rater: str | None = None) -> list[LabelledItem]:
+    """A CSV or JSONL with question, reference, candidate and a rating column, or an annotation folder
+    (:func:`annotated_items`; ``rater`` is for folders only)."""
+    if path.is_dir():
+        return annotated_items(path, rater)
+    if rater is not None:
+        raise UsageError(f"{path}: a rater can be chosen in an annotation folder only ('medinj annotate sample')")
     if path.suffix == ".csv":
         with path.open(encoding="utf-8", newline="") as handle:
             rows: list[dict[str, Any]] = list(csv.DictReader(handle))
@@ -122,6 +127,22 @@ def read_labelled(path: Path) -> list[LabelledItem]:
             raise InputError(f"{where}: no rating column (one of {', '.join(RATING_COLUMNS)})")
         labelled.append(LabelledItem(item_from_row(row, where), float(row[column])))
     return labelled
+
+
+def annotated_items(folder: Path, rater: str | None = None) -> list[LabelledItem]:
+    """The rated items of an annotation folder (docs/HUMAN.md): question, reference and answer from
+    ``items.jsonl``, rated with the mean over raters (or one ``rater``'s rating); unrated items are left out."""
+    from lm_eval_medinj.annotate.folder import item_ratings, read_folder  # the "annotate" extra
+
+    annotation = read_folder(folder)
+    ratings = item_ratings(annotation, rater)
+    if not ratings:
+        raise InputError(f"{folder}: no item is rated yet ('medinj annotate serve {folder} --rater NAME')")
+    return [
+        LabelledItem(JudgeItem(name, item.question, item.reference, item.answer), ratings[name])
+        for name, item in annotation.items.items()
+        if name in ratings
+    ]
 
 
 def write_labelled(path: Path, items: list[LabelledItem]) -> None:
