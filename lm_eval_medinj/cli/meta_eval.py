@@ -4,7 +4,10 @@ Meta-evaluate judges against human ratings; calibrate; test verbosity and positi
 
     medinj meta-eval --data ratings.csv --judge hf:A --judge openai:B@http://HOST:8000/v1 --out DIR
 
-``--data``: CSV or JSONL with question, reference, candidate and a rating (binary or ordinal).
+``--data``: CSV or JSONL with question, reference, candidate and a rating (binary or ordinal), or an
+annotation folder of ``medinj annotate`` (docs/HUMAN.md): its rated items, each rated with the mean
+over its raters, or with one rater's rating (``--rater NAME``); the default ``--threshold`` is then the
+midpoint of the folder's scale (0.5 or 3).
 ``--sanity-from``: instead (or as well), derive labelled items from MCQ data such as FrenchMedMCQA
 (with ``--data``, their 0/1 labels become the lowest/highest human rating).
 Writes ``report.md``, ``metrics.json``, ``calibration_<judge>.json`` and PNG plots into ``--out``.
@@ -39,13 +42,17 @@ def meta_eval(argv: Sequence[str], prog: str | None = None) -> None:
     parser = argparse.ArgumentParser(
         prog=prog, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--data", type=Path, help="labelled CSV/JSONL")
+    parser.add_argument("--data", type=Path, help="labelled CSV/JSONL, or an annotation folder (medinj annotate)")
+    parser.add_argument("--rater", help="with an annotation folder: this rater's ratings (default: mean over raters)")
     parser.add_argument("--sanity-from", type=Path, help="MCQ file or folder (e.g. FrenchMedMCQA test.json)")
     parser.add_argument("--sanity-questions", type=int, default=50, help="questions for the sanity set (2 items each)")
     parser.add_argument("--judge", action="append", required=True, help="judge spec; repeat to compare")
     parser.add_argument("--out", type=Path, required=True, help="report folder")
     parser.add_argument(
-        "--threshold", type=float, help="ratings above it count as equivalent (default: scale midpoint)"
+        "--threshold",
+        type=float,
+        help="ratings above it count as equivalent (default: the midpoint of the observed ratings, or of an "
+        "annotation folder's scale)",
     )
     parser.add_argument("--calibration-method", choices=("platt", "isotonic"), default="platt")
     parser.add_argument("--n-boot", type=int, default=2000)
@@ -56,7 +63,13 @@ def meta_eval(argv: Sequence[str], prog: str | None = None) -> None:
         parser.error("give --data, --sanity-from, or both")
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
 
-    labelled = read_labelled(args.data) if args.data else []
+    if args.rater and not args.data:
+        parser.error("--rater needs --data (an annotation folder)")
+    labelled = read_labelled(args.data, args.rater) if args.data else []
+    if args.threshold is None and args.data and args.data.is_dir():
+        from lm_eval_medinj.annotate.folder import read_study  # the "annotate" extra
+
+        args.threshold = read_study(args.data).scale.midpoint  # the scale's, whichever ratings were given
     args.out.mkdir(parents=True, exist_ok=True)
     if args.sanity_from:
         sanity = mcq_sanity_items(args.sanity_from, args.sanity_questions, args.seed)
