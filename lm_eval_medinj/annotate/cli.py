@@ -103,8 +103,8 @@ def annotate(argv: Sequence[str]) -> None:
     {"sample": _sample, "serve": _serve, "agreement": _agreement}[args.command](args)
 
 
-def main(argv: Sequence[str] | None = None) -> None:
-    run_cli(annotate, argv, prog=PROG)
+def main(argv: Sequence[str] | None = None, prog: str = PROG) -> None:
+    run_cli(annotate, argv, prog=prog)
 
 
 if __name__ == "__main__":
