@@ -26,6 +26,8 @@ hooks and the logged samples all read them there.
 from __future__ import annotations
 
 import logging
+from functools import cache
+from importlib.metadata import PackageNotFoundError, version
 from typing import Any, ClassVar
 
 import datasets
@@ -42,9 +44,19 @@ from lm_eval_medinj.records import MedRecord, Provenance, TaskType
 
 logger = logging.getLogger(__name__)
 SPLITS = ("test", "validation")
+VERSION_KEY = "lm_eval_medinj_version"
 # Without a chat template, a scored answer ends where the canonical format ends a line.
 PLAIN_ANSWER_END = "\n"
 _warned_without_template = False
+
+
+@cache
+def package_version() -> str:
+    """This package's installed version (``unknown`` from a bare checkout on ``PYTHONPATH``)."""
+    try:
+        return version("lm-eval-medinj")
+    except PackageNotFoundError:
+        return "unknown"
 
 
 def load_dataset(
@@ -122,7 +134,10 @@ class MedinjTask(ConfigurableTask):
 
     def __init__(self, config: dict[str, Any] | None = None, **kwargs: Any) -> None:
         # lm-eval passes the YAML's own ``class`` key along, which TaskConfig does not know.
-        super().__init__(config={key: value for key, value in (config or {}).items() if key != "class"}, **kwargs)
+        config = {key: value for key, value in (config or {}).items() if key != "class"}
+        # lm-eval writes each task's metadata into its results: the package version travels with them.
+        config["metadata"] = {**(config.get("metadata") or {}), VERSION_KEY: package_version()}
+        super().__init__(config=config, **kwargs)
         self._answer_ends: dict[int, str] = {}
 
     def fewshot_context(

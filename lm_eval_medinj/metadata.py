@@ -86,6 +86,7 @@ OWN_KEYS = frozenset(
     {
         "version",  # the YAML's metadata block
         "config_source",  # lm-eval's task factory
+        "lm_eval_medinj_version",  # written by MedinjTask
         "config",
         "_metadata",
         "sacrebleu_signature",  # written by OEQTask

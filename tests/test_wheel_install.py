@@ -93,6 +93,11 @@ def test_plain_lm_eval_with_medinj_hf_then_report(installed: Installed, tiny_mod
                   "--model_args", f"pretrained={tiny_model_dir},dtype=float32", "--device", "cpu",
                   "--metadata", json.dumps({"data_dir": demo.stdout.strip()}), "--apply_chat_template",
                   "--limit", "3", "--log_samples", "--output_path", run)  # fmt: skip
+    (results,) = run.rglob("results_*.json")
+    configs = json.loads(results.read_text(encoding="utf-8"))["configs"]
+    assert {config["metadata"]["lm_eval_medinj_version"] for config in configs.values()} == {"0.1.0"}
+    samples = [json.loads(line) for path in run.rglob("samples_*.jsonl") for line in path.read_text().splitlines()]
+    assert {sample["doc"]["data_revision"][:7] for sample in samples} == {"sha256:"}, "the data read, recorded"
     report = installed.root / "report"
     installed.run(installed.medinj, "report", "--model", f"base={run}", "--baseline", "base", "--bootstrap", "200",
                   "--out", report)  # fmt: skip

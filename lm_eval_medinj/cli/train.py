@@ -88,10 +88,10 @@ def run(argv: Sequence[str]) -> None:
     data_dir = resolve_data_dir(script.data_dir)
     settings = MixtureSettings(script.total, script.mixture_seed, tuple(script.tasks), script.allow_smaller)
     needed = [p for p in PROVENANCES if any(p in CONFIGURATIONS[c] for c in configs)]
-    pools = load_pools(needed, settings.tasks, data_dir, script.skip_invalid)
+    pools = load_pools(needed, settings.tasks, data_dir, script.skip_invalid, revision=script.revision)
     validation_pools = {}
     if not script.dry_run and training_args.eval_strategy != IntervalStrategy.NO:
-        validation_pools = load_validation_pools(needed, settings.tasks, data_dir, script.skip_invalid)
+        validation_pools = load_validation_pools(needed, settings.tasks, data_dir, script.skip_invalid, script.revision)
     source = str(data_dir) if data_dir else "hub"
     for config in configs:
         mixture = build_mixture(config, pools, settings, source)

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from lm_eval_medinj.benchmarks.hub import Revision
 from lm_eval_medinj.benchmarks.layout import DataNotFoundError, Split
 from lm_eval_medinj.benchmarks.medinjection import HUB_REPOS, SPLIT_FOLDERS
 from lm_eval_medinj.benchmarks.medinjection import load_subset as load_medinjection
@@ -115,11 +116,14 @@ def load_pools(
     data_dir: Path | None = None,
     skip_invalid: bool = False,
     split: Split = "train",
+    revision: Revision = None,
 ) -> dict[Provenance, list[MedRecord]]:
-    """The records of one split of each provenance, restricted to ``tasks`` (Hub ids or local folders)."""
+    """The records of one split of each provenance, restricted to ``tasks`` (the Hub at ``revision``, or local)."""
     return {
         provenance: [
-            record for task in tasks for record in load_medinjection(provenance, task, split, data_dir, skip_invalid)
+            record
+            for task in tasks
+            for record in load_medinjection(provenance, task, split, data_dir, skip_invalid, revision)
         ]
         for provenance in provenances
     }
@@ -130,9 +134,10 @@ def load_validation_pools(
     tasks: Sequence[TaskType],
     data_dir: Path | None = None,
     skip_invalid: bool = False,
+    revision: Revision = None,
 ) -> dict[Provenance, list[MedRecord]]:
     """The whole validation split of each provenance and task; raises when one is missing."""
-    pools = load_pools(provenances, tasks, data_dir, skip_invalid, split="validation")
+    pools = load_pools(provenances, tasks, data_dir, skip_invalid, split="validation", revision=revision)
     for provenance in provenances:
         for task in tasks:
             if not any(record.task == task for record in pools[provenance]):
@@ -217,6 +222,13 @@ def build_mixture(
         "quotas": quotas,
         "shortfalls": shortfalls,
         "pool_sizes": pool_sizes,
+        # the data read: a Hub commit, or sha256 of the local files, per provenance
+        "data_revisions": {
+            provenance: sorted(
+                {r.data_revision for r in pools.get(provenance, ()) if r.task in tasks and r.data_revision}
+            )
+            for provenance in quotas
+        },
         "counts": _counts(selected),
         "ids_sha256": ids_sha256(selected),
     }

@@ -79,6 +79,12 @@ class ScriptArguments:
         default=None,
         metadata={"help": "local copy in the Hub layout (Native/Train/mcq/*.json, ...); default: Hub"},
     )
+    revision: str | None = field(
+        default=None,
+        metadata={
+            "help": "Hub dataset revision of the pools (default: the pinned ones, lm_eval_medinj/benchmarks/hub.py)"
+        },
+    )
     total: int = field(default=DEFAULT_TOTAL, metadata={"help": "examples per mixture"})
     mixture_seed: int = field(default=DEFAULT_SEED, metadata={"help": "seed of the mixture sampling"})
     tasks: list[str] = field(default_factory=lambda: list(DEFAULT_TASKS), metadata={"help": "task types: mcq mcqu oeq"})

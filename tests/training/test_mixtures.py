@@ -116,3 +116,11 @@ def test_configuration_names() -> None:
     assert resolve_configs(["nat-trad", "NAT-TRAD", "syn"]) == ["NAT-TRAD", "SYN"]
     with pytest.raises(ValueError, match="unknown configuration"):
         resolve_configs(["NAT-ALL"])
+
+
+def test_the_manifest_names_the_data_read(pools, pools_dir: Path) -> None:
+    manifest = build_mixture("NAT-SYN", pools, SETTINGS, str(pools_dir)).manifest
+    revisions = manifest["data_revisions"]
+    assert set(revisions) == {"native", "synthetic"}
+    # One sha256 per file of the mixture's tasks (mcq, mcqu of the train split): local data has no Hub commit.
+    assert all(len(values) == 2 and all(v.startswith("sha256:") for v in values) for values in revisions.values())
