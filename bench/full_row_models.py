@@ -5,7 +5,7 @@
   ``text_config``: 62 layers, five sliding-window layers for each global one).
 
 Speed does not depend on weight values, so random weights measure what the real models cost.
-``tiny=True`` gives the same classes at a toy size (4 layers, hidden 64, the real vocabularies),
+``tiny=True`` gives the same classes at a toy size (4 layers, hidden 64, the tokenizer's vocabulary),
 for ``--scale`` runs on a CPU. ``layers`` keeps the first N layers, for a run where memory or
 time demands it; the caller scales the timings back.
 
@@ -57,7 +57,7 @@ GEMMA3_27B_TEXT_SHAPE: dict[str, Any] = {
 }
 # Gemma 3: one global-attention layer after every five sliding-window layers.
 GEMMA3_SLIDING_PATTERN = 6
-# The toy size of --scale runs: same classes and vocabularies, 4 layers of width 64.
+# The toy size of --scale runs: same classes, 4 layers of width 64 (and the tokenizer's vocabulary).
 TINY_SHAPE: dict[str, Any] = {
     "hidden_size": 64,
     "intermediate_size": 128,
@@ -108,8 +108,9 @@ def load_tokenizer(folder: str | None) -> tuple[Any, str]:
     return tokenizer, f"SmolLM2-135M-Instruct's tokenizer ({where}), chat template: ChatML without default system turn"
 
 
-def _shape(real: dict[str, Any], tiny: bool, layers: int | None) -> tuple[dict[str, Any], int, int]:
-    shape = {**real, **TINY_SHAPE} if tiny else dict(real)
+def _shape(real: dict[str, Any], tiny: bool, layers: int | None, vocab: int) -> tuple[dict[str, Any], int, int]:
+    """The shape to build, the layers it keeps and the layers of the shape it stands for."""
+    shape = {**real, **TINY_SHAPE, "vocab_size": vocab} if tiny else dict(real)
     full = shape["num_hidden_layers"]
     used = layers or full
     if not 1 <= used <= full:
@@ -136,7 +137,7 @@ def _build(config: Any, device: str, dtype: torch.dtype) -> Any:
 
 def evaluated_model(tokenizer: Any, device: str, dtype: torch.dtype, tiny: bool, layers: int | None) -> BuiltModel:
     """A random Qwen3-4B-Instruct-2507-shaped model (or its toy version)."""
-    shape, used, full = _shape(QWEN3_4B_SHAPE, tiny, layers)
+    shape, used, full = _shape(QWEN3_4B_SHAPE, tiny, layers, len(tokenizer))
     model = _build(Qwen3Config(**shape, **_token_ids(tokenizer)), device, dtype)
     name = "Qwen3-4B-Instruct-2507 shape" + (" (toy size)" if tiny else "")
     return BuiltModel(model, name, used, full, _printable(shape))
@@ -144,7 +145,7 @@ def evaluated_model(tokenizer: Any, device: str, dtype: torch.dtype, tiny: bool,
 
 def judge_model(tokenizer: Any, device: str, dtype: torch.dtype, tiny: bool, layers: int | None) -> BuiltModel:
     """A random MedGemma-27B (Gemma 3 27B text) shaped model (or its toy version)."""
-    shape, used, full = _shape(GEMMA3_27B_TEXT_SHAPE, tiny, layers)
+    shape, used, full = _shape(GEMMA3_27B_TEXT_SHAPE, tiny, layers, len(tokenizer))
     shape["layer_types"] = [
         "full_attention" if (i + 1) % GEMMA3_SLIDING_PATTERN == 0 else "sliding_attention" for i in range(used)
     ]
