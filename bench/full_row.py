@@ -173,8 +173,7 @@ def main(argv: list[str] | None = None) -> None:
     add_ratios(report["steps"])
     report["rows"] = rows(report["steps"], args.workloads)
     report["wall_s"] = time.perf_counter() - started
-    out = Path(args.out or REPO / "bench" / f"full_row_{args.device.split(':')[0]}.json")
-    out.parent.mkdir(parents=True, exist_ok=True)
+    out = Path(args.out)  # set by measure: bench/full_row_<device>.json unless given
     out.write_text(json.dumps(report, indent=1, ensure_ascii=False, default=str), encoding="utf-8")
     print(render_markdown(report))
     print(f"[full_row] wrote {out} ({report['wall_s']:.0f} s)")

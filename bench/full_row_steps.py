@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import copy
 import gc
+import json
 import logging
 import math
 import os
@@ -343,7 +344,10 @@ class Run:
         return self.managers[workload.name]
 
     def record(self, row: dict[str, Any]) -> None:
+        """Keep a step's entry, and write the steps so far, so a run stopped later loses none of them."""
         self.steps[f"{row['workload']}/{row['step']}"] = row
+        partial = {"partial": True, "steps": self.steps}
+        Path(self.args.out).write_text(json.dumps(partial, indent=1, ensure_ascii=False, default=str), encoding="utf-8")
         print(
             f"[full_row] {row['workload']}/{row['step']}: {row['items_measured']} items in "
             f"{row['seconds_measured']:.2f} s -> {row['seconds']:.1f} s for {row['items']}",
@@ -668,6 +672,8 @@ def setup_section(args: argparse.Namespace, run: Run, tokenizer_name: str, encod
 def measure(args: argparse.Namespace) -> dict[str, Any]:
     """Every step of ``args.workloads``; the report's ``setup`` and ``steps`` (ratios and rows not yet added)."""
     args.device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    args.out = args.out or str(REPO / "bench" / f"full_row_{args.device.split(':')[0]}.json")
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     args.dtype = args.dtype or ("bfloat16" if args.device.startswith("cuda") else "float32")
     dtype = getattr(torch, args.dtype)
     tiny = args.scale < 1
