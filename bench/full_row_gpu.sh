@@ -14,7 +14,8 @@
 #      command:   bash bench/full_row_gpu.sh run
 #      carry:     [".bench_carry"]
 #      timeout_s: 420
-#    The JSON comes back as $OUT/full_row_cuda.json (with $OUT/full_row_cuda.log); copy it to
+#    The JSON comes back as $OUT/full_row_cuda.json (with $OUT/full_row_cuda.log; if the run is
+#    stopped, the JSON holds the steps finished so far, marked "partial"); copy it to
 #    bench/full_row_cuda.json and render the tables with
 #      python bench/full_row.py --render bench/full_row_cuda.json
 #
