@@ -46,12 +46,12 @@ from full_row_models import (
 )
 from transformers import LogitsProcessor, LogitsProcessorList
 
+from lm_eval_medinj.base_task import doc_prompt_turns, doc_to_text, load_dataset
 from lm_eval_medinj.judge.backends import TransformersJudge, render_chat
 from lm_eval_medinj.judge.cache import JudgementCache
 from lm_eval_medinj.judge.items import JudgeItem, item_from_row
 from lm_eval_medinj.judge.prompt import JudgePrompt, load_prompt
 from lm_eval_medinj.judge.scoring import score_items
-from lm_eval_medinj.lm_tasks import doc_prompt_turns, doc_to_text, load_dataset
 from lm_eval_medinj.models.hf import MedinjHFLM
 from lm_eval_medinj.paths import tasks_path
 
