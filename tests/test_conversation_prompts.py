@@ -21,7 +21,9 @@ def plain_hf(tiny_model_dir: Path) -> HFLM:
 
 @pytest.fixture(scope="module")
 def manager(demo_data_dir: Path) -> TaskManager:
-    return TaskManager(include_path=str(tasks_path()), metadata={"data_dir": str(demo_data_dir)})
+    return TaskManager(
+        include_path=str(tasks_path()), include_defaults=False, metadata={"data_dir": str(demo_data_dir)}
+    )
 
 
 def _instances(manager: TaskManager, task_name: str, chat_template: Any, **kwargs: Any) -> list[Any]:

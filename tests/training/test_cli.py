@@ -112,6 +112,7 @@ def test_the_old_config_flag_still_chooses_mixtures_or_reads_a_yaml(
     assert (script.mixtures, model.lora_r) == (["SYN"], 4)
 
 
+@pytest.mark.slow
 def test_the_thin_script_runs_a_dry_run_and_reports_errors_in_one_line(tmp_path: Path) -> None:
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "OMP_NUM_THREADS": "1", "MEDINJ_DEBUG": ""}
     path, record_id = _with_duplicate_id(tmp_path / "bad")
