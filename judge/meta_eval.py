@@ -5,7 +5,9 @@
 ``--data``: CSV or JSONL with question, reference, candidate and a rating (binary or ordinal).
 ``--sanity-from``: instead (or as well), derive labelled items from MCQ data such as FrenchMedMCQA
 (with ``--data``, their 0/1 labels become the lowest/highest human rating).
-Writes ``report.md``, ``metrics.json``, ``calibration_<judge>.json`` and PNG plots into ``--out``.
+Writes ``report.md``, ``metrics.json`` (an undefined statistic, e.g. a correlation of a constant, is
+``null``), ``calibration_<judge>.json`` and PNG plots into ``--out``. Every item must be judged: items
+that fail after the retries stop the run (exit 2) with the judged ones stored in the cache.
 The judges read the paper's prompt unless ``--prompt`` names another (``v1`` or a file).
 A data or usage error is one line, exit status 2 (``--debug`` or ``MEDINJ_DEBUG=1``: the traceback).
 """
@@ -24,22 +26,27 @@ import numpy as np
 from lm_eval_medinj.errors import run_cli
 from lm_eval_medinj.judge.backends import make_backend
 from lm_eval_medinj.judge.cache import JudgementCache
-from lm_eval_medinj.judge.cli_args import add_judge_args, backend_options
+from lm_eval_medinj.judge.cli_args import add_judge_args, backend_options, check_folder
+from lm_eval_medinj.judge.failures import JudgeError
 from lm_eval_medinj.judge.items import read_labelled, write_labelled
-from lm_eval_medinj.judge.metaeval import MetaEvalSettings, meta_evaluate
+from lm_eval_medinj.judge.metaeval import MetaEvalSettings, meta_evaluate, null_for_undefined
 from lm_eval_medinj.judge.prompt import load_prompt
 from lm_eval_medinj.judge.report import write_report
 from lm_eval_medinj.judge.sanity import mcq_sanity_items
 from lm_eval_medinj.judge.stats import binarise
 
+PROG = "meta_eval.py"
+
 
 def meta_eval(argv: Sequence[str]) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog=PROG, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter, allow_abbrev=False
+    )
     parser.add_argument("--data", type=Path, help="labelled CSV/JSONL")
     parser.add_argument("--sanity-from", type=Path, help="MCQ file or folder (e.g. FrenchMedMCQA test.json)")
     parser.add_argument("--sanity-questions", type=int, default=50, help="questions for the sanity set (2 items each)")
     parser.add_argument("--judge", action="append", required=True, help="judge spec; repeat to compare")
-    parser.add_argument("--out", type=Path, required=True, help="report folder")
+    parser.add_argument("--out", type=Path, required=True, help="report folder (not a file)")
     parser.add_argument(
         "--threshold", type=float, help="ratings above it count as equivalent (default: scale midpoint)"
     )
@@ -48,6 +55,7 @@ def meta_eval(argv: Sequence[str]) -> None:
     parser.add_argument("--seed", type=int, default=0)
     add_judge_args(parser)
     args = parser.parse_args(argv)
+    check_folder(args.out, "--out")
     if not args.data and not args.sanity_from:
         parser.error("give --data, --sanity-from, or both")
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
@@ -79,13 +87,14 @@ def meta_eval(argv: Sequence[str]) -> None:
     ratings = np.array([x.rating for x in labelled], dtype=float)
     source = " + ".join(str(p) for p in (args.data, args.sanity_from) if p)
     report = write_report(reports, summary, ratings, binarise(ratings, args.threshold), args.out, source)
-    (args.out / "metrics.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False), encoding="utf-8")
+    metrics = json.dumps(null_for_undefined(summary), indent=2, ensure_ascii=False, allow_nan=False)
+    (args.out / "metrics.json").write_text(metrics, encoding="utf-8")
     print(report.read_text(encoding="utf-8"))
     print(f"\nwritten: {report}, {args.out / 'metrics.json'}")
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    run_cli(meta_eval, argv)
+    run_cli(meta_eval, argv, errors=(JudgeError,), prog=PROG)
 
 
 if __name__ == "__main__":
