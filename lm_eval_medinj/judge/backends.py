@@ -92,10 +92,10 @@ def judgement(p: float, judge_id: str, hint: str = "") -> Judgement:
 
 
 def is_out_of_memory(error: BaseException) -> bool:
-    """A CUDA out-of-memory error, or the CPU allocator's."""
+    """A CUDA out-of-memory error, the CPU allocator's, or Python's own."""
     import torch
 
-    return isinstance(error, torch.OutOfMemoryError) or (
+    return isinstance(error, torch.OutOfMemoryError | MemoryError) or (
         isinstance(error, RuntimeError) and "can't allocate memory" in str(error)
     )
 

@@ -70,6 +70,7 @@ def score_items(
     for position, key in enumerate(keys):
         if key not in known:
             todo.setdefault(key, position)
+    first = dict(todo)
     failed: dict[str, ItemFailure] = {}
     scored = in_a_row = 0
     with tqdm(total=len(todo), desc=f"judge {backend.judge_id}", unit="item", disable=not progress) as bar:
@@ -110,7 +111,8 @@ def score_items(
                     cache.release(sorted(pending))
     unique = len(set(keys))
     p = np.array([known.get(key, np.nan) for key in keys], dtype=float)
-    return ScoreRun(p, unique - scored - len(failed), scored, tuple(failed.values()))
+    failures = tuple(failed[key] for key in sorted(failed, key=first.__getitem__))  # in input order
+    return ScoreRun(p, unique - scored - len(failed), scored, failures)
 
 
 def slug(judge_id: str) -> str:
