@@ -20,8 +20,8 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from lm_eval_medinj.errors import UsageError
-from lm_eval_medinj.judge.failures import ItemNotJudged, JudgeError, JudgeResponseError, one_line
+from lm_eval_medinj.errors import UsageError, one_line
+from lm_eval_medinj.judge.failures import ItemNotJudged, JudgeError, JudgeResponseError
 from lm_eval_medinj.judge.http import JsonPoster, RetriesExhausted, RetryPolicy
 from lm_eval_medinj.judge.items import JudgeItem
 from lm_eval_medinj.judge.prompt import JudgePrompt

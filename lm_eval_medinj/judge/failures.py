@@ -50,9 +50,3 @@ class JudgeFailedError(JudgeError):
             f"{len(self.failures)} item(s) not judged{detail}; what was judged is stored in the cache, "
             f"a re-run judges only the rest (first: {first})"
         )
-
-
-def one_line(text: str, limit: int = 160) -> str:
-    """``text`` on one line, cut to ``limit`` characters (for server bodies and exception texts)."""
-    flat = " ".join(str(text).split())
-    return flat if len(flat) <= limit else flat[: limit - 1] + "…"

@@ -27,10 +27,10 @@ from typing import Any
 
 import numpy as np
 
+from lm_eval_medinj.errors import one_line
 from lm_eval_medinj.judge.backends import OpenAIJudge
 from lm_eval_medinj.judge.cache import JudgementCache
 from lm_eval_medinj.judge.calibration import Calibration
-from lm_eval_medinj.judge.failures import one_line
 from lm_eval_medinj.judge.items import JudgeItem, question_and_reference
 from lm_eval_medinj.judge.prompt import load_prompt
 from lm_eval_medinj.judge.scoring import score_items

@@ -28,7 +28,7 @@ from tenacity import (
     wait_random_exponential,
 )
 
-from lm_eval_medinj.judge.failures import one_line
+from lm_eval_medinj.errors import one_line
 
 log = logging.getLogger(__name__)
 

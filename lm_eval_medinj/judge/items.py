@@ -11,8 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from lm_eval_medinj.errors import InputError
-from lm_eval_medinj.judge.failures import one_line
+from lm_eval_medinj.errors import InputError, one_line
 
 RATING_COLUMNS = ("rating", "human", "human_rating", "label", "score")
 
