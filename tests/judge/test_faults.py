@@ -265,3 +265,35 @@ def test_hf_judge_splits_a_batch_that_runs_out_of_memory_and_names_the_item_that
     judged = [i for i in range(7) if i != 5]
     local = TransformersJudge(str(tiny_model_dir)).p_equivalent([items[i] for i in judged], load_prompt())
     np.testing.assert_allclose([outcomes[i]["p"] for i in judged], local, atol=1e-4)
+
+
+def test_the_in_harness_judge_has_the_same_client(tmp_path: Path, tiny_model_dir: Path) -> None:
+    """``--metadata judge_timeout / judge_max_retries`` reach the retrying client; a malformed answer
+    stops the aggregation naming the sample; the defaults are the scripts'."""
+    import argparse
+
+    from lm_eval_medinj.judge.cli_args import add_judge_args
+    from lm_eval_medinj.judge.harness import HarnessJudge
+    from lm_eval_medinj.judge.http import RetryPolicy
+    from lm_eval_medinj.metadata import KEYS
+
+    parser = argparse.ArgumentParser()
+    add_judge_args(parser)
+    cli = parser.parse_args([])
+    assert KEYS["judge_timeout"].default == cli.timeout == RetryPolicy().timeout_s
+    assert KEYS["judge_max_retries"].default == cli.max_retries == RetryPolicy().max_retries
+
+    triples = [(q, r, a) for q, r, a in _rows(3)]
+    metadata = {"judge_model": "tiny", "judge_top_logprobs": 512, "judge_timeout": "7.5", "judge_max_retries": 9}
+    with serve_model(tiny_model_dir, faults=Faults("500", every=2)) as url:
+        judge = HarnessJudge.from_metadata({**metadata, "judge_url": url})
+        assert judge is not None and judge.backend.poster.policy == RetryPolicy(max_retries=9, timeout_s=7.5)
+        mean = judge.aggregate(triples, "judge_p_equivalent")
+    items = [JudgeItem(str(i), *triple) for i, triple in enumerate(triples)]
+    assert mean == pytest.approx(_local_p(tiny_model_dir, items).mean(), abs=1e-4)
+    with serve_model(tiny_model_dir, faults=Faults("no_logprobs")) as url:
+        judge = HarnessJudge.from_metadata({**metadata, "judge_url": url, "judge_cache": str(tmp_path / "c.sqlite")})
+        assert judge is not None
+        named = r"^lm-eval sample \d \(question \"Question \d : .*\"\): judge openai:tiny: "
+        with pytest.raises(JudgeResponseError, match=named):
+            judge.aggregate(triples, "judge_p_equivalent")
