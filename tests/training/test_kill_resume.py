@@ -110,3 +110,44 @@ def test_killed_while_writing_checkpoints_then_resumed_equals_an_uninterrupted_r
     assert (tmp_path / "straight" / "NAT" / "adapter" / "training_args.bin").is_file()
     assert _files_holding(tmp_path, token) == []
     assert "--hub_token is kept out of every file of the run" in resumed.stderr
+
+
+def _checkpoint(folder: Path, step: int, state: str | None) -> None:
+    path = folder / f"checkpoint-{step}"
+    path.mkdir(parents=True)
+    (path / "adapter_model.safetensors").write_bytes(b"weights")
+    if state is not None:
+        (path / "trainer_state.json").write_text(state, encoding="utf-8")
+
+
+def test_a_checkpoint_is_complete_when_its_trainer_state_reads_and_names_its_step(tmp_path: Path) -> None:
+    from lm_eval_medinj.training.runner import complete_checkpoints
+
+    _checkpoint(tmp_path, 10, json.dumps({"global_step": 10}))
+    _checkpoint(tmp_path, 20, json.dumps({"global_step": 20}))
+    _checkpoint(tmp_path, 30, '{"global_step": 30, "log_hist')  # cut short
+    _checkpoint(tmp_path, 40, None)  # killed before the state was written
+    _checkpoint(tmp_path, 50, json.dumps({"global_step": 40}))  # not this step's state
+    (tmp_path / "checkpoint-60.tmp").mkdir()  # not a checkpoint folder
+    last, incomplete = complete_checkpoints(tmp_path)
+    assert last == tmp_path / "checkpoint-20"
+    assert incomplete == [tmp_path / f"checkpoint-{step}" for step in (30, 40, 50)]
+    assert complete_checkpoints(tmp_path / "checkpoint-10") == (None, [])
+
+
+def test_the_whole_run_loss_from_the_log_is_the_mean_over_every_step() -> None:
+    """Per-step losses logged every 3 steps and at the checkpoints of a run resumed at step 5 and 8
+    (each log: the mean since the previous one), against the plain mean of the per-step losses."""
+    from lm_eval_medinj.training.runner import whole_run_train_loss
+
+    losses = [6.2, 6.1, 5.9, 5.7, 5.8, 5.2, 5.0, 4.9, 4.7, 4.4, 4.5]
+    logged_at = [3, 5, 6, 8, 9, 11]  # every 3 steps, plus checkpoints 5 and 8 (LogBeforeSave) and the end
+    history, previous = [], 0
+    for step in logged_at:
+        history.append({"loss": sum(losses[previous:step]) / (step - previous), "step": step, "epoch": step / 11})
+        history.append({"eval_loss": 1.0, "step": step})  # not a training loss
+        previous = step
+    history.append({"train_loss": 0.0, "step": 11})  # the Trainer's own summary: not a log of steps
+    mean, covered = whole_run_train_loss(history)
+    assert covered == 11 and mean == pytest.approx(sum(losses) / len(losses), rel=1e-12)
+    assert whole_run_train_loss([]) == (None, 0)
