@@ -42,6 +42,12 @@ class InputError(ValueError):
     """An input file the tool cannot use (malformed row, missing field, mismatched calibration...)."""
 
 
+def one_line(text: str, limit: int = 160) -> str:
+    """``text`` on one line, cut to ``limit`` characters (server bodies, exception texts, values in messages)."""
+    flat = " ".join(str(text).split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
 def data_errors() -> tuple[type[BaseException], ...]:
     """The error types every tool reports as one line."""
     from lm_eval_medinj.records import RecordError

@@ -78,6 +78,8 @@ KEYS: dict[str, MetadataKey] = _keys(
     MetadataKey("judge_top_logprobs", "judge", (int, str), 20, "top log-probabilities asked per token"),
     MetadataKey("judge_tokenizer", "judge", (str,), None, "tokenizer of the judge (completions only)"),
     MetadataKey("judge_concurrency", "judge", (int, str), 8, "requests in flight"),
+    MetadataKey("judge_timeout", "judge", (int, float, str), 120.0, "seconds per request attempt"),
+    MetadataKey("judge_max_retries", "judge", (int, str), 5, "retries of a failed request (backoff, jitter)"),
     MetadataKey("judge_cache", "judge", (str, os.PathLike), ":memory:", "SQLite cache of judgements"),
     MetadataKey("judge_calibration", "judge", (str, os.PathLike), None, "calibration JSON of meta_eval.py"),
 )

@@ -14,30 +14,90 @@ import functools
 import logging
 import math
 import os
-from collections.abc import Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+import threading
+from collections.abc import Generator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from lm_eval_medinj.errors import UsageError
+from lm_eval_medinj.errors import UsageError, one_line
+from lm_eval_medinj.judge.failures import ItemNotJudged, JudgeError, JudgeResponseError
+from lm_eval_medinj.judge.http import JsonPoster, RetriesExhausted, RetryPolicy
 from lm_eval_medinj.judge.items import JudgeItem
 from lm_eval_medinj.judge.prompt import JudgePrompt
 
 log = logging.getLogger(__name__)
 DEFAULT_JUDGE = "hf:google/medgemma-27b-text-it"
 
+# What a backend gives for one item: P(equivalent), or why there is none; and for a batch, as they come.
+Judgement = float | JudgeError
+Judgements = Generator[tuple[int, Judgement], None, None]
+
 
 class JudgeBackend(Protocol):
-    """Anything that gives P(equivalent) for a batch of items."""
+    """Anything that judges a batch of items."""
 
     judge_id: str
 
-    def p_equivalent(self, items: Sequence[JudgeItem], prompt: JudgePrompt) -> list[float]: ...
+    def judge_each(self, items: Sequence[JudgeItem], prompt: JudgePrompt) -> Judgements:
+        """``(position in items, judgement)`` as each is made, in any order, one per item."""
+        ...
+
+    def p_equivalent(self, items: Sequence[JudgeItem], prompt: JudgePrompt) -> list[float]:
+        """P(equivalent) of every item, in order; raises the first failure."""
+        ...
+
+
+class Judge:
+    """:meth:`p_equivalent` from :meth:`judge_each`."""
+
+    judge_id: str
+
+    def judge_each(self, items: Sequence[JudgeItem], prompt: JudgePrompt) -> Judgements:
+        raise NotImplementedError
+
+    def p_equivalent(self, items: Sequence[JudgeItem], prompt: JudgePrompt) -> list[float]:
+        p = [math.nan] * len(items)
+        for index, judgement in self.judge_each(items, prompt):
+            if isinstance(judgement, JudgeError):
+                raise judgement
+            p[index] = judgement
+        return p
 
 
 def two_way_probability(logit_equivalent: float, logit_not: float) -> float:
-    """Softmax over the two verdict logits (or log-probabilities): P(equivalent)."""
-    return 1.0 / (1.0 + math.exp(logit_not - logit_equivalent))
+    """Softmax over the two verdict logits (or log-probabilities): P(equivalent).
+
+    Computed without overflow (a log-probability may be ``-inf``); NaN when both are infinite alike."""
+    difference = logit_not - logit_equivalent
+    if difference > 0:
+        small = math.exp(-difference)
+        return small / (1.0 + small)
+    return 1.0 / (1.0 + math.exp(difference))
+
+
+def checked_probability(p: float, judge_id: str, hint: str = "") -> float:
+    """``p`` when it is a probability; else the judge's answer is not a judgement."""
+    if not (isinstance(p, float | int) and math.isfinite(p) and 0.0 <= p <= 1.0):
+        raise JudgeResponseError(f"judge {judge_id}: the verdict probability is {p!r}, not a number in [0, 1]{hint}")
+    return float(p)
+
+
+def judgement(p: float, judge_id: str, hint: str = "") -> Judgement:
+    """``p`` when it is a probability, else the error :func:`checked_probability` raises."""
+    try:
+        return checked_probability(p, judge_id, hint)
+    except JudgeResponseError as error:
+        return error
+
+
+def is_out_of_memory(error: BaseException) -> bool:
+    """A CUDA out-of-memory error, the CPU allocator's, or Python's own."""
+    import torch
+
+    return isinstance(error, torch.OutOfMemoryError | MemoryError) or (
+        isinstance(error, RuntimeError) and "can't allocate memory" in str(error)
+    )
 
 
 def render_chat(tokenizer: Any, prompt: JudgePrompt, item: JudgeItem) -> str:
@@ -73,8 +133,11 @@ def verdict_token_ids(tokenizer: Any, prompt: JudgePrompt) -> tuple[int, int]:
     return ids[0], ids[1]
 
 
-class TransformersJudge:
-    """A local causal LM; one forward pass per batch, last-position logits only."""
+class TransformersJudge(Judge):
+    """A local causal LM; one forward pass per batch, last-position logits only.
+
+    A batch that runs out of memory is split in halves (down to single items, each judged alone):
+    an item that does not fit alone is not judged, and named."""
 
     def __init__(self, model: str, device: str | None = None, dtype: str | None = None):
         import torch
@@ -89,7 +152,37 @@ class TransformersJudge:
         torch_dtype = getattr(torch, dtype) if dtype else (torch.bfloat16 if self.device == "cuda" else torch.float32)
         self.model = AutoModelForCausalLM.from_pretrained(model, dtype=torch_dtype).to(self.device).eval()
 
-    def p_equivalent(self, items: Sequence[JudgeItem], prompt: JudgePrompt) -> list[float]:
+    def judge_each(self, items: Sequence[JudgeItem], prompt: JudgePrompt) -> Judgements:
+        yield from self._judge_part(list(range(len(items))), items, prompt)
+
+    def _judge_part(self, indices: list[int], items: Sequence[JudgeItem], prompt: JudgePrompt) -> Judgements:
+        try:
+            p = self._forward([items[i] for i in indices], prompt)
+        except Exception as error:
+            if not is_out_of_memory(error):
+                raise
+            message = one_line(str(error), 120)
+        else:
+            for i, value in zip(indices, p, strict=True):
+                yield i, judgement(value, self.judge_id, " (the logits are not finite: try --dtype float32)")
+            return
+        # out of memory, outside the except block: the failed forward pass's tensors are freed
+        self._free_memory()
+        if len(indices) == 1:
+            yield indices[0], ItemNotJudged(f"judge {self.judge_id}: out of memory on this item alone ({message})")
+            return
+        half = len(indices) // 2
+        log.warning("%s: out of memory on a batch of %d; splitting it in two", self.judge_id, len(indices))
+        yield from self._judge_part(indices[:half], items, prompt)
+        yield from self._judge_part(indices[half:], items, prompt)
+
+    def _free_memory(self) -> None:
+        import torch
+
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+
+    def _forward(self, items: Sequence[JudgeItem], prompt: JudgePrompt) -> list[float]:
         import torch
 
         yes, no = verdict_token_ids(self.tokenizer, prompt)
@@ -104,8 +197,11 @@ class TransformersJudge:
         return torch.softmax(pair, dim=-1)[:, 0].tolist()
 
 
-class VLLMJudge:
-    """An in-process vLLM engine: the log-probability of each verdict token as a prompt token."""
+class VLLMJudge(Judge):
+    """An in-process vLLM engine: the log-probability of each verdict token as a prompt token.
+
+    A batch the engine refuses or cannot hold (a prompt over ``max_model_len``, out of memory) is
+    split in halves down to single items: an item that fails alone is not judged, and named."""
 
     def __init__(self, model: str, llm: Any = None, **engine_kwargs: Any):
         """Starts an engine for ``model``, or uses ``llm``, a ``vllm.LLM`` already serving it."""
@@ -116,21 +212,41 @@ class VLLMJudge:
         self.tokenizer = self.llm.get_tokenizer()
         self.params = SamplingParams(max_tokens=1, prompt_logprobs=0, temperature=0.0)
 
-    def p_equivalent(self, items: Sequence[JudgeItem], prompt: JudgePrompt) -> list[float]:
+    def judge_each(self, items: Sequence[JudgeItem], prompt: JudgePrompt) -> Judgements:
+        yes, no = verdict_token_ids(self.tokenizer, prompt)
+        ids = [
+            self.tokenizer.encode(
+                render_chat(self.tokenizer, prompt, item), add_special_tokens=not self.tokenizer.chat_template
+            )
+            for item in items
+        ]
+        yield from self._judge_part(list(range(len(items))), ids, yes, no)
+
+    def _judge_part(self, indices: list[int], ids: list[list[int]], yes: int, no: int) -> Judgements:
         from vllm.inputs import TokensPrompt
 
-        yes, no = verdict_token_ids(self.tokenizer, prompt)
-        requests = []
-        for item in items:
-            text = render_chat(self.tokenizer, prompt, item)
-            ids = self.tokenizer.encode(text, add_special_tokens=not self.tokenizer.chat_template)
-            requests += [
-                TokensPrompt(prompt_token_ids=[*ids, yes]),
-                TokensPrompt(prompt_token_ids=[*ids, no]),
-            ]
-        outputs = self.llm.generate(requests, self.params, use_tqdm=False)
-        last = [out.prompt_logprobs[-1] for out in outputs]
-        return [two_way_probability(last[2 * i][yes].logprob, last[2 * i + 1][no].logprob) for i in range(len(items))]
+        requests = [TokensPrompt(prompt_token_ids=[*ids[i], verdict]) for i in indices for verdict in (yes, no)]
+        try:
+            outputs = self.llm.generate(requests, self.params, use_tqdm=False)
+        except (ValueError, RuntimeError) as error:  # vLLM's refusal of a prompt; out of memory
+            message = f"{type(error).__name__}: {one_line(str(error), 120)}"
+        else:
+            for k, i in enumerate(indices):
+                try:
+                    lp_yes = outputs[2 * k].prompt_logprobs[-1][yes].logprob
+                    lp_no = outputs[2 * k + 1].prompt_logprobs[-1][no].logprob
+                except (TypeError, IndexError, KeyError, AttributeError):
+                    yield i, JudgeResponseError(f"judge {self.judge_id}: no prompt log-probability for a verdict token")
+                    continue
+                yield i, judgement(two_way_probability(lp_yes, lp_no), self.judge_id)
+            return
+        if len(indices) == 1:
+            yield indices[0], ItemNotJudged(f"judge {self.judge_id}: failed on this item alone ({message})")
+            return
+        half = len(indices) // 2
+        log.warning("%s: a batch of %d failed (%s); splitting it in two", self.judge_id, len(indices), message)
+        yield from self._judge_part(indices[:half], ids, yes, no)
+        yield from self._judge_part(indices[half:], ids, yes, no)
 
 
 def verdict_probability(top_logprobs: Mapping[str, float], verdicts: tuple[str, str]) -> tuple[float, bool]:
@@ -155,7 +271,7 @@ def verdict_probability(top_logprobs: Mapping[str, float], verdicts: tuple[str, 
     ), False
 
 
-class OpenAIJudge:
+class OpenAIJudge(Judge):
     """An OpenAI-compatible server; needs ``top_logprobs`` on the first generated token.
 
     ``api="chat"`` posts to ``/chat/completions`` (``logprobs: true, top_logprobs: k``; the
@@ -165,7 +281,18 @@ class OpenAIJudge:
     so). ``api="completions"`` posts to ``/completions``
     (``logprobs: k``) with the prompt rendered here through ``tokenizer``'s chat template.
     vLLM serves at most ``--max-logprobs`` (default 20) per token.
+
+    Requests are retried as :mod:`lm_eval_medinj.judge.http` says (``timeout`` seconds per attempt,
+    ``max_retries`` retries). What is left failing:
+
+    - transient errors after the last retry, and HTTP 400, 413 and 422 (this item's request is
+      refused, e.g. too long for the model): the item is not judged (:class:`ItemNotJudged`);
+    - any other HTTP error (401, 403, 404...) and an answer that is not a judgement (a body that is
+      not JSON, no ``choices``, no ``logprobs``/``top_logprobs``, a log-probability that is not a
+      number, a verdict probability that is not finite): :class:`JudgeResponseError`.
     """
+
+    ITEM_REFUSED = (400, 413, 422)
 
     def __init__(
         self,
@@ -177,13 +304,17 @@ class OpenAIJudge:
         api_key_env: str = "OPENAI_API_KEY",
         concurrency: int = 8,
         timeout: float = 120.0,
+        max_retries: int = 5,
+        backoff_s: float = 1.0,
     ):
         if api not in ("chat", "completions"):
             raise ValueError(f"api must be 'chat' or 'completions', got {api!r}")
         self.judge_id = f"openai:{model}"
         self.model, self.base_url, self.api = model, base_url.rstrip("/"), api
-        self.top_logprobs, self.concurrency, self.timeout = top_logprobs, concurrency, timeout
-        self.api_key = os.environ.get(api_key_env)
+        self.top_logprobs, self.concurrency = top_logprobs, concurrency
+        api_key = os.environ.get(api_key_env)
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self.poster = JsonPoster(self.base_url, headers, RetryPolicy(max_retries, timeout, backoff_s), self.judge_id)
         self.tokenizer = None
         if api == "completions" and tokenizer:
             from transformers import AutoTokenizer
@@ -192,21 +323,19 @@ class OpenAIJudge:
         self.incomplete = 0
         self.system_role = True  # False once the server has refused a system turn
 
-    def _request(self, body: dict[str, Any]) -> Any:
-        import requests
+    @property
+    def route(self) -> str:
+        return "chat/completions" if self.api == "chat" else "completions"
 
-        headers = {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
-        route = "chat/completions" if self.api == "chat" else "completions"
-        return requests.post(f"{self.base_url}/{route}", json=body, headers=headers, timeout=self.timeout)
-
-    def _chat(self, body: dict[str, Any], item: JudgeItem, prompt: JudgePrompt) -> Any:
+    def _chat(self, body: dict[str, Any], item: JudgeItem, prompt: JudgePrompt, cancel: threading.Event) -> Any:
         """Post the system and user turns; if the server answers HTTP 400 and accepts the system
         text opening the user turn instead, send it that way from then on."""
         args = (item.question, item.reference, item.candidate)
-        response = self._request(body | {"messages": prompt.messages(*args, system_role=self.system_role)})
+        messages = prompt.messages(*args, system_role=self.system_role)
+        response = self.poster.post(self.route, body | {"messages": messages}, cancel)
         if response.status_code != 400 or not self.system_role or not prompt.system:
             return response
-        retry = self._request(body | {"messages": prompt.messages(*args, system_role=False)})
+        retry = self.poster.post(self.route, body | {"messages": prompt.messages(*args, system_role=False)}, cancel)
         if not retry.ok:
             return response
         if self.system_role:
@@ -218,26 +347,30 @@ class OpenAIJudge:
             )
         return retry
 
-    def _post(self, item: JudgeItem, prompt: JudgePrompt) -> float:
+    def _send(self, item: JudgeItem, prompt: JudgePrompt, cancel: threading.Event) -> Any:
         body: dict[str, Any] = {"model": self.model, "max_tokens": 1, "temperature": 0.0}
         if self.api == "chat":
-            body |= {"logprobs": True, "top_logprobs": self.top_logprobs}
-            response = self._chat(body, item, prompt)
-        else:
-            text = (
-                render_chat(self.tokenizer, prompt, item)
-                if self.tokenizer is not None
-                else "\n\n".join(m["content"] for m in prompt.messages(item.question, item.reference, item.candidate))
-                + "\n"
-            )
-            response = self._request(body | {"prompt": text, "logprobs": self.top_logprobs})
-        response.raise_for_status()
-        choice = response.json()["choices"][0]
-        if self.api == "chat":
-            entries = choice["logprobs"]["content"][0]["top_logprobs"]
-            top = {entry["token"]: entry["logprob"] for entry in entries}
-        else:
-            top = choice["logprobs"]["top_logprobs"][0]
+            return self._chat(body | {"logprobs": True, "top_logprobs": self.top_logprobs}, item, prompt, cancel)
+        text = (
+            render_chat(self.tokenizer, prompt, item)
+            if self.tokenizer is not None
+            else "\n\n".join(m["content"] for m in prompt.messages(item.question, item.reference, item.candidate))
+            + "\n"
+        )
+        return self.poster.post(self.route, body | {"prompt": text, "logprobs": self.top_logprobs}, cancel)
+
+    def _judge(self, item: JudgeItem, prompt: JudgePrompt, cancel: threading.Event) -> float:
+        """P(equivalent) of one item; raises :class:`ItemNotJudged` or :class:`JudgeResponseError`."""
+        try:
+            response = self._send(item, prompt, cancel)
+        except RetriesExhausted as error:
+            raise ItemNotJudged(f"judge {self.judge_id}: {error}") from None
+        if not response.ok:
+            refused = response.status_code in self.ITEM_REFUSED
+            status = f"judge {self.judge_id}: HTTP {response.status_code} {response.reason}"
+            detail = one_line(response.text, 160) or "empty body"
+            raise (ItemNotJudged if refused else JudgeResponseError)(f"{status} ({detail})")
+        top = self._top_logprobs(response)
         p, complete = verdict_probability(top, prompt.verdicts)
         if not complete:
             self.incomplete += 1
@@ -247,11 +380,65 @@ class OpenAIJudge:
                 self.top_logprobs,
                 self.incomplete,
             )
-        return p
+        return checked_probability(p, self.judge_id, f" (top log-probabilities: {one_line(repr(top), 120)})")
 
-    def p_equivalent(self, items: Sequence[JudgeItem], prompt: JudgePrompt) -> list[float]:
-        with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
-            return list(pool.map(lambda item: self._post(item, prompt), items))
+    def _top_logprobs(self, response: Any) -> dict[str, float]:
+        """The first generated token's top-k log-probabilities, checked."""
+        where = f"judge {self.judge_id}"
+        try:
+            payload = response.json()
+        except ValueError:
+            kind = response.headers.get("Content-Type") or "no Content-Type"
+            raise JudgeResponseError(
+                f"{where}: the response is not JSON ({kind}: {one_line(response.text, 80)!r})"
+            ) from None
+        choices = payload.get("choices") if isinstance(payload, dict) else None
+        if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
+            raise JudgeResponseError(f"{where}: the response has no 'choices' ({one_line(response.text, 120)})")
+        logprobs = choices[0].get("logprobs")
+        if not isinstance(logprobs, dict):
+            raise JudgeResponseError(
+                f"{where}: the response has no 'logprobs' (the server must return log-probabilities; "
+                f"{one_line(response.text, 120)})"
+            )
+        try:
+            if self.api == "chat":
+                top: Any = {entry["token"]: entry["logprob"] for entry in logprobs["content"][0]["top_logprobs"]}
+            else:
+                top = logprobs["top_logprobs"][0]
+        except (KeyError, IndexError, TypeError):
+            top = None
+        if not isinstance(top, dict) or not top:
+            raise JudgeResponseError(
+                f"{where}: the response has no 'top_logprobs' for the first token ({one_line(response.text, 120)})"
+            )
+        if not all(
+            isinstance(token, str)
+            and isinstance(lp, float | int)
+            and not isinstance(lp, bool)
+            and lp == lp
+            and lp < math.inf
+            for token, lp in top.items()
+        ):
+            raise JudgeResponseError(f"{where}: a top log-probability is not a number ({one_line(repr(top), 120)})")
+        return top
+
+    def judge_each(self, items: Sequence[JudgeItem], prompt: JudgePrompt) -> Judgements:
+        """``concurrency`` requests in flight; each judgement as its answer arrives. When the caller
+        stops early, the requests not sent are dropped and those retrying give up."""
+        cancel = threading.Event()
+        pool = ThreadPoolExecutor(max_workers=self.concurrency)
+        try:
+            futures = {pool.submit(self._judge, item, prompt, cancel): i for i, item in enumerate(items)}
+            for future in as_completed(futures):
+                try:
+                    result: Judgement = future.result()
+                except JudgeError as error:
+                    result = error
+                yield futures[future], result
+        finally:
+            cancel.set()
+            pool.shutdown(wait=True, cancel_futures=True)
 
 
 @dataclass(frozen=True)
@@ -264,6 +451,8 @@ class BackendOptions:
     top_logprobs: int = 20
     tokenizer: str | None = None
     concurrency: int = 8
+    timeout: float = 120.0
+    max_retries: int = 5
     vllm_kwargs: dict[str, Any] = field(default_factory=dict)
 
 
@@ -286,4 +475,6 @@ def make_backend(spec: str, options: BackendOptions = BackendOptions()) -> Judge
         top_logprobs=options.top_logprobs,
         tokenizer=options.tokenizer,
         concurrency=options.concurrency,
+        timeout=options.timeout,
+        max_retries=options.max_retries,
     )

@@ -5,13 +5,62 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, FiniteFloat, NonNegativeInt, ValidationError, model_validator
 
 from lm_eval_medinj.errors import InputError
 
 EPS = 1e-6
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class _PlattParams(_Strict):
+    slope: FiniteFloat
+    intercept: FiniteFloat
+
+
+class _IsotonicParams(_Strict):
+    x: list[FiniteFloat] = Field(min_length=1)
+    y: list[FiniteFloat] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _a_map(self) -> _IsotonicParams:
+        if len(self.x) != len(self.y):
+            raise ValueError(f"x and y differ in length ({len(self.x)} and {len(self.y)})")
+        if any(b < a for a, b in zip(self.x, self.x[1:], strict=False)):
+            raise ValueError("x is not in increasing order")
+        if any(not 0.0 <= v <= 1.0 for v in self.y):
+            raise ValueError("y holds a value outside [0, 1]")
+        return self
+
+
+class CalibrationFile(_Strict):
+    """The schema of a calibration JSON (what :meth:`Calibration.save` writes); ``params`` are
+    checked against the method's own schema (:data:`PARAMS`)."""
+
+    judge: str
+    prompt: str
+    method: Literal["platt", "isotonic"]
+    params: dict[str, Any]
+    n: NonNegativeInt
+    length_coef: FiniteFloat | None = None
+    metrics: dict[str, FiniteFloat | None] = Field(default_factory=dict)
+
+
+PARAMS: dict[str, type[_Strict]] = {"platt": _PlattParams, "isotonic": _IsotonicParams}
+
+
+def _first_error(error: ValidationError, prefix: str = "") -> str:
+    """The first problem of a validation error, as ``field 'a.b': message``."""
+    first = error.errors()[0]
+    where = ".".join([prefix, *map(str, first["loc"])] if prefix else map(str, first["loc"]))
+    message = first["msg"].removeprefix("Value error, ")
+    return f"field {where!r}: {message}" if where else message
 
 
 def logit(p: np.ndarray) -> np.ndarray:
@@ -46,11 +95,28 @@ class Calibration:
         return np.interp(p, self.params["x"], self.params["y"])
 
     def save(self, path: Path) -> None:
-        path.write_text(json.dumps(asdict(self), indent=2), encoding="utf-8")
+        path.write_text(json.dumps(asdict(self), indent=2, allow_nan=False), encoding="utf-8")
 
     @classmethod
     def load(cls, path: Path) -> Calibration:
-        return cls(**json.loads(path.read_text(encoding="utf-8")))
+        """A calibration file, checked against :class:`CalibrationFile`: a corrupt or edited one is one line."""
+        from lm_eval_medinj.judge.items import read_text
+
+        try:
+            data = json.loads(read_text(path))
+        except json.JSONDecodeError as error:
+            raise InputError(
+                f"{path}: not a calibration file: invalid JSON ({error.msg}, line {error.lineno})"
+            ) from None
+        try:
+            checked = CalibrationFile.model_validate(data)
+        except ValidationError as error:
+            raise InputError(f"{path}: not a calibration file: {_first_error(error)}") from None
+        try:
+            params = PARAMS[checked.method].model_validate(checked.params)
+        except ValidationError as error:
+            raise InputError(f"{path}: not a calibration file: {_first_error(error, 'params')}") from None
+        return cls(**{**checked.model_dump(), "params": params.model_dump()})
 
     def check(self, judge: str, prompt: str) -> None:
         """Refuse a calibration fitted for another judge or prompt version."""

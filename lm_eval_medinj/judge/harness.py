@@ -5,9 +5,12 @@
 
 Keys: ``judge_url`` (turns the judge on), ``judge_model`` (served name, default MedGemma),
 ``judge_prompt`` (paper), ``judge_api`` (chat / completions), ``judge_top_logprobs`` (20),
-``judge_tokenizer`` (completions only), ``judge_concurrency`` (8), ``judge_cache`` (SQLite file;
-default in memory), ``judge_calibration`` (a meta_eval.py calibration JSON); the schema of every
-key, and the error on a misspelt one, are :mod:`lm_eval_medinj.metadata`'s.
+``judge_tokenizer`` (completions only), ``judge_concurrency`` (8), ``judge_timeout`` (120 s per
+attempt), ``judge_max_retries`` (5), ``judge_cache`` (SQLite file; default in memory),
+``judge_calibration`` (a meta_eval.py calibration JSON); the schema of every key, and the error on a
+misspelt one, are :mod:`lm_eval_medinj.metadata`'s. The client is ``judge/score.py``'s: retries,
+each judgement stored as it is made; an aggregation with items left unjudged raises
+:class:`~lm_eval_medinj.judge.failures.JudgeFailedError` (never a mean over part of the items).
 
 A task wires it as ``OEQTask`` does with BERTScore: :meth:`HarnessJudge.sample_fields` in
 ``process_results`` keeps each (question, reference, answer), the question and reference read as
@@ -24,15 +27,27 @@ from typing import Any
 
 import numpy as np
 
+from lm_eval_medinj.errors import one_line
 from lm_eval_medinj.judge.backends import OpenAIJudge
 from lm_eval_medinj.judge.cache import JudgementCache
 from lm_eval_medinj.judge.calibration import Calibration
 from lm_eval_medinj.judge.items import JudgeItem, question_and_reference
 from lm_eval_medinj.judge.prompt import load_prompt
 from lm_eval_medinj.judge.scoring import score_items
-from lm_eval_medinj.metadata import family_settings
+from lm_eval_medinj.metadata import MetadataError, family_settings
 
 Triple = tuple[str, str, str]
+
+
+def _number(settings: Mapping[str, Any], key: str, kind: type[int] | type[float], least: float) -> Any:
+    """A numeric ``--metadata`` value (a number, or a string that spells one) of at least ``least``."""
+    try:
+        value = kind(settings[key])
+    except (TypeError, ValueError):
+        value = None
+    if value is None or not least <= value < float("inf"):
+        raise MetadataError(f"--metadata {key!r} must be a number of at least {least:g}, got {settings[key]!r}")
+    return value
 
 
 class HarnessJudge:
@@ -46,9 +61,11 @@ class HarnessJudge:
             str(settings["judge_model"]),
             str(settings["judge_url"]),
             api=str(settings["judge_api"]),
-            top_logprobs=int(settings["judge_top_logprobs"]),
+            top_logprobs=_number(settings, "judge_top_logprobs", int, 1),
             tokenizer=settings["judge_tokenizer"],
-            concurrency=int(settings["judge_concurrency"]),
+            concurrency=_number(settings, "judge_concurrency", int, 1),
+            timeout=_number(settings, "judge_timeout", float, 1e-3),
+            max_retries=_number(settings, "judge_max_retries", int, 0),
         )
         self.cache = JudgementCache(Path(str(settings["judge_cache"])))
         path = settings["judge_calibration"]
@@ -79,7 +96,9 @@ class HarnessJudge:
     def aggregate(self, triples: Sequence[Triple], metric: str) -> float:
         """Mean verdict, P(equivalent) or calibrated P over the task (each item scored once)."""
         items = [JudgeItem(str(i), *triple) for i, triple in enumerate(triples)]
-        p = score_items(items, self.backend, self.prompt, self.cache, batch_size=32, progress=False).p
+        names = [f"lm-eval sample {i} (question {one_line(item.question, 60)!r})" for i, item in enumerate(items)]
+        run = score_items(items, self.backend, self.prompt, self.cache, batch_size=32, progress=False, names=names)
+        p = run.complete_p()
         if metric == "judge_equivalent":
             return float((p >= 0.5).mean())
         if metric == "judge_p_calibrated" and self.calibration is not None:

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import io
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from lm_eval_medinj.errors import InputError, UsageError
+from lm_eval_medinj.errors import InputError, UsageError, one_line
 
 RATING_COLUMNS = ("rating", "human", "human_rating", "label", "score")
 
@@ -37,27 +39,45 @@ class LabelledItem:
     rating: float
 
 
+def read_text(path: Path) -> str:
+    """A file's text: UTF-8, with or without a byte order mark; anything else is one line."""
+    try:
+        return path.read_bytes().decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise InputError(f"{path}: not UTF-8 text (byte {error.start}: {error.reason})") from None
+    except IsADirectoryError:
+        raise InputError(f"{path}: a folder, not a file") from None
+
+
 def _jsonl(path: Path) -> list[dict[str, Any]]:
     rows = []
-    for line_no, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+    for line_no, line in enumerate(read_text(path).splitlines(), start=1):
         if line.strip():
             try:
                 row = json.loads(line)
-            except json.JSONDecodeError as error:
-                raise InputError(f"{path}:{line_no}: invalid JSON ({error.msg})") from None
+            except (json.JSONDecodeError, RecursionError) as error:
+                reason = error.msg if isinstance(error, json.JSONDecodeError) else "nested too deeply"
+                raise InputError(f"{path}:{line_no}: invalid JSON ({reason})") from None
             if not isinstance(row, dict):
                 raise InputError(f"{path}:{line_no}: expected a JSON object")
             rows.append(row)
     return rows
 
 
-def _response(value: Any) -> str:
+def _text(value: Any, where: str, field: str) -> str | None:
+    """A text field: ``None`` when absent or null, the string itself, else an error (never a repr)."""
+    if value is None or isinstance(value, str):
+        return value
+    raise InputError(f"{where}, field {field!r}: expected text, got {type(value).__name__} {one_line(repr(value))}")
+
+
+def _response(value: Any, where: str) -> str:
     """The generation in lm-eval's ``filtered_resps`` / ``resps`` (nested lists of strings)."""
     while isinstance(value, list):
         if not value:
             return ""
         value = value[0]
-    return "" if value is None else str(value)
+    return _text(value, where, "filtered_resps") or ""
 
 
 def first_turn(messages: Any, role: str, where: str) -> str | None:
@@ -66,9 +86,9 @@ def first_turn(messages: Any, role: str, where: str) -> str | None:
         return None
     if not isinstance(messages, list) or not all(isinstance(turn, dict) for turn in messages):
         raise InputError(f"{where}, field 'messages': expected a list of {{role, content}} turns")
-    for turn in messages:
+    for index, turn in enumerate(messages):
         if turn.get("role") == role:
-            return str(turn.get("content") or "")
+            return _text(turn.get("content"), where, f"messages[{index}].content") or ""
     return None
 
 
@@ -77,13 +97,14 @@ def question_and_reference(fields: dict[str, Any], where: str, target: Any = Non
 
     Question: the first user turn of ``messages``, else ``question``. Reference: the first
     assistant turn of ``messages``, else ``reference``, else ``target`` (lm-eval's sample target).
+    A field that is there but is not text (a list, a number) is refused, never read as its repr.
     """
     question = first_turn(fields.get("messages"), "user", where)
     reference = first_turn(fields.get("messages"), "assistant", where)
     if question is None:
-        question = str(fields.get("question") or "")
+        question = _text(fields.get("question"), where, "question") or ""
     if reference is None:
-        reference = str(fields.get("reference") or target or "")
+        reference = _text(fields.get("reference"), where, "reference") or _text(target, where, "target") or ""
     if not question.strip():
         raise InputError(f"{where}: no question (field 'question', or a user turn in field 'messages')")
     if not reference.strip():
@@ -98,13 +119,44 @@ def item_from_row(row: dict[str, Any], where: str) -> JudgeItem:
     item_id = str(fields.get("id", row.get("doc_id", where)))
     located = f"{where} (record {item_id!r})" if item_id != where else where
     question, reference = question_and_reference(fields, located, row.get("target") if is_sample else None)
-    candidate = _response(row.get("filtered_resps", row.get("resps"))) if is_sample else row.get("candidate", "")
-    return JudgeItem(item_id, question, reference, str(candidate))
+    if is_sample:
+        candidate = _response(row.get("filtered_resps", row.get("resps")), located)
+    else:
+        candidate = _text(row.get("candidate", ""), located, "candidate")
+        if candidate is None:
+            raise InputError(f"{located}, field 'candidate': null (give the answer to judge, or an empty string)")
+    return JudgeItem(item_id, question, reference, candidate)
 
 
 def read_items(path: Path) -> list[JudgeItem]:
-    """Items of an lm-eval samples file or a plain JSONL of question / reference (or messages) / candidate."""
-    return [item_from_row(row, f"{path}#{i}") for i, row in enumerate(_jsonl(path))]
+    """Items of an lm-eval samples file or a plain JSONL of question / reference (or messages) / candidate.
+
+    An empty file is an error: there is nothing to judge, and no aggregate to write."""
+    items = [item_from_row(row, f"{path}#{i}") for i, row in enumerate(_jsonl(path))]
+    if not items:
+        raise InputError(f"{path}: no items to judge (the file is empty)")
+    return items
+
+
+def item_name(path: Path | str, index: int, item: JudgeItem) -> str:
+    """Where an item was read: ``FILE#ROW (record 'ID')``, as in the input errors."""
+    where = f"{path}#{index}"
+    return f"{where} (record {item.id!r})" if item.id != where else where
+
+
+def _rating(value: Any, where: str, column: str) -> float:
+    """A finite number, or a string that spells one."""
+    number: float | None = None
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        number = float(value)
+    elif isinstance(value, str):
+        try:
+            number = float(value.strip())
+        except ValueError:
+            number = None
+    if number is None or not math.isfinite(number):
+        raise InputError(f"{where}, field {column!r}: the rating {one_line(repr(value))} is not a finite number")
+    return number
 
 
 def read_labelled(path: Path, rater: str | None = None) -> list[LabelledItem]:
@@ -115,17 +167,21 @@ def read_labelled(path: Path, rater: str | None = None) -> list[LabelledItem]:
     if rater is not None:
         raise UsageError(f"{path}: a rater can be chosen in an annotation folder only ('medinj annotate sample')")
     if path.suffix == ".csv":
-        with path.open(encoding="utf-8", newline="") as handle:
-            rows: list[dict[str, Any]] = list(csv.DictReader(handle))
+        try:
+            rows: list[dict[str, Any]] = list(csv.DictReader(io.StringIO(read_text(path), newline="")))
+        except csv.Error as error:
+            raise InputError(f"{path}: not a readable CSV ({error})") from None
     else:
         rows = _jsonl(path)
+    if not rows:
+        raise InputError(f"{path}: no rated items (the file is empty, or holds only a header)")
     labelled = []
     for i, row in enumerate(rows):
         where = f"{path}#{i}"
         column = next((c for c in RATING_COLUMNS if row.get(c) not in (None, "")), None)
         if column is None:
             raise InputError(f"{where}: no rating column (one of {', '.join(RATING_COLUMNS)})")
-        labelled.append(LabelledItem(item_from_row(row, where), float(row[column])))
+        labelled.append(LabelledItem(item_from_row(row, where), _rating(row[column], where, column)))
     return labelled
 
 
@@ -156,4 +212,4 @@ def write_labelled(path: Path, items: list[LabelledItem]) -> None:
                 "candidate": labelled.item.candidate,
                 "rating": labelled.rating,
             }
-            handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+            handle.write(json.dumps(row, ensure_ascii=False, allow_nan=False) + "\n")

@@ -69,7 +69,7 @@ def evaluate_judge(
     labels = binarise(ratings, settings.threshold)
 
     def run(batch: Sequence[JudgeItem]) -> np.ndarray:
-        return score_items(batch, backend, prompt, cache, settings.batch_size, settings.progress).p
+        return score_items(batch, backend, prompt, cache, settings.batch_size, settings.progress).complete_p()
 
     p, p_pad, p_swap = run(items), run(padded(items)), run(swapped(items))
     agreement = judge_agreement(ratings, labels, p, settings.n_boot, settings.seed)
@@ -106,6 +106,18 @@ def evaluate_judge(
             "r_original_swapped": float(np.corrcoef(p, p_swap)[0, 1]) if p.std() and p_swap.std() else None,
         },
     )
+
+
+def null_for_undefined(value: Any) -> Any:
+    """``value`` with every float that is not finite (an undefined statistic) replaced by ``None``,
+    so that it is written as JSON ``null``, never as the non-standard ``NaN``."""
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {key: null_for_undefined(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [null_for_undefined(item) for item in value]
+    return value
 
 
 def meta_evaluate(

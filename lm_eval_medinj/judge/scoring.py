@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import time
 from collections.abc import Sequence
@@ -16,18 +17,30 @@ from tqdm.auto import tqdm
 from lm_eval_medinj.judge.backends import JudgeBackend
 from lm_eval_medinj.judge.cache import JudgementCache
 from lm_eval_medinj.judge.calibration import Calibration
-from lm_eval_medinj.judge.items import JudgeItem, read_items
+from lm_eval_medinj.judge.failures import ItemFailure, JudgeError, JudgeFailedError, JudgeResponseError
+from lm_eval_medinj.judge.items import JudgeItem, item_name, read_items
 from lm_eval_medinj.judge.prompt import JudgePrompt
 from lm_eval_medinj.judge.verbosity import length_controlled, relative_length, words
+
+# Items in a row that fail after their retries before a run stops (the judge is down, not flaky).
+STOP_AFTER_FAILURES_IN_A_ROW = 10
 
 
 @dataclass(frozen=True)
 class ScoreRun:
-    """P(equivalent) per item, and how many came from the cache or were scored now."""
+    """P(equivalent) per item (NaN where the item failed), how many came from the cache or were
+    scored now, and the items left unjudged."""
 
     p: np.ndarray
     cached: int
     scored: int
+    failures: tuple[ItemFailure, ...] = ()
+
+    def complete_p(self) -> np.ndarray:
+        """``p`` when every item was judged; else :class:`JudgeFailedError` (one line)."""
+        if self.failures:
+            raise JudgeFailedError(self.failures)
+        return self.p
 
 
 def score_items(
@@ -38,19 +51,28 @@ def score_items(
     batch_size: int = 8,
     progress: bool = True,
     poll_s: float = 0.5,
+    names: Sequence[str] | None = None,
 ) -> ScoreRun:
-    """Score what the cache lacks, one committed batch at a time; duplicates are scored once.
+    """Score what the cache lacks; each judgement is stored the moment it is made; duplicates are
+    scored once.
 
-    Each batch is claimed in the cache first, so processes sharing the cache never score the same key
-    twice: keys another process is scoring are waited for (polled every ``poll_s`` seconds) and read
-    from the cache once it has stored them."""
+    Up to ``batch_size`` keys are claimed in the cache at a time, so processes sharing the cache never
+    score the same key twice: keys another process is scoring are waited for (polled every ``poll_s``
+    seconds) and read from the cache once it has stored them. An item the backend cannot judge
+    (:class:`ItemNotJudged`) is released, listed in ``failures`` and the run goes on; after
+    :data:`STOP_AFTER_FAILURES_IN_A_ROW` of them in a row it stops (:class:`JudgeFailedError`).
+    An answer that is not a judgement stops the run at once (:class:`JudgeResponseError`, naming the
+    item as ``names`` does: default, its id)."""
+    names = list(names) if names is not None else [f"item {item.id!r}" for item in items]
     keys = [item.key(backend.judge_id, prompt.prompt_id) for item in items]
     known = cache.get_many(keys)
-    todo: dict[str, JudgeItem] = {}
-    for key, item in zip(keys, items, strict=True):
+    todo: dict[str, int] = {}  # key -> position of its first item
+    for position, key in enumerate(keys):
         if key not in known:
-            todo.setdefault(key, item)
-    scored = 0
+            todo.setdefault(key, position)
+    first = dict(todo)
+    failed: dict[str, ItemFailure] = {}
+    scored = in_a_row = 0
     with tqdm(total=len(todo), desc=f"judge {backend.judge_id}", unit="item", disable=not progress) as bar:
         while todo:
             mine, stored = cache.claim(list(todo), batch_size)
@@ -62,19 +84,35 @@ def score_items(
                 if todo:  # all left are being scored by other processes
                     time.sleep(poll_s)
                 continue
+            pending = set(mine)
+            judgements = backend.judge_each([items[todo[key]] for key in mine], prompt)
             try:
-                probabilities = backend.p_equivalent([todo[key] for key in mine], prompt)
-            except BaseException:
-                cache.release(mine)
-                raise
-            rows = [(key, float(p)) for key, p in zip(mine, probabilities, strict=True)]
-            known.update(cache.store(backend.judge_id, prompt.prompt_id, rows))
-            for key in mine:
-                del todo[key]
-            scored += len(mine)
-            bar.update(len(mine))
+                for index, judgement in judgements:
+                    key = mine[index]
+                    name = names[todo[key]]
+                    if isinstance(judgement, JudgeResponseError):
+                        raise JudgeResponseError(f"{name}: {judgement}")
+                    pending.discard(key)
+                    del todo[key]
+                    bar.update(1)
+                    if isinstance(judgement, JudgeError):
+                        cache.release([key])
+                        failed[key] = ItemFailure(name, str(judgement))
+                        in_a_row += 1
+                        if in_a_row >= STOP_AFTER_FAILURES_IN_A_ROW:
+                            raise JudgeFailedError(list(failed.values()), f", {in_a_row} in a row: stopped")
+                        continue
+                    known.update(cache.store(backend.judge_id, prompt.prompt_id, [(key, float(judgement))]))
+                    scored += 1
+                    in_a_row = 0
+            finally:
+                judgements.close()  # a backend stops its requests in flight
+                if pending:  # stopped early: other processes (and re-runs) may claim these again
+                    cache.release(sorted(pending))
     unique = len(set(keys))
-    return ScoreRun(np.array([known[key] for key in keys], dtype=float), unique - scored, scored)
+    p = np.array([known.get(key, np.nan) for key in keys], dtype=float)
+    failures = tuple(failed[key] for key in sorted(failed, key=first.__getitem__))  # in input order
+    return ScoreRun(p, unique - scored - len(failed), scored, failures)
 
 
 def slug(judge_id: str) -> str:
@@ -127,6 +165,23 @@ def summarise(
     return rows, aggregate
 
 
+@dataclass(frozen=True)
+class ScoredFile:
+    """The aggregate of one input (``None`` when items failed, and nothing was written) and its failures."""
+
+    samples: Path
+    aggregate: dict[str, Any] | None
+    failures: tuple[ItemFailure, ...]
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write beside ``path`` then rename: a kill never leaves half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
 def score_file(
     samples: Path,
     backend: JudgeBackend,
@@ -136,19 +191,23 @@ def score_file(
     batch_size: int = 8,
     output_dir: Path | None = None,
     progress: bool = True,
-) -> dict[str, Any]:
-    """Score one samples (or plain JSONL) file and write its per-item and aggregate files."""
+) -> ScoredFile:
+    """Score one samples (or plain JSONL) file and write its per-item and aggregate files.
+
+    Both files are written only when every item is judged: never an aggregate over part of the items
+    that reads like the whole (the judged items are in the cache; a re-run completes the files)."""
     items = read_items(samples)
-    run = score_items(items, backend, prompt, cache, batch_size, progress)
+    names = [item_name(samples, i, item) for i, item in enumerate(items)]
+    run = score_items(items, backend, prompt, cache, batch_size, progress, names=names)
+    if run.failures:
+        return ScoredFile(samples, None, run.failures)
     rows, aggregate = summarise(items, run.p, backend.judge_id, prompt, calibration)
     aggregate |= {"samples": str(samples), "cached": run.cached, "scored": run.scored}
     per_item, results = output_paths(samples, backend.judge_id, output_dir)
-    per_item.parent.mkdir(parents=True, exist_ok=True)
-    with per_item.open("w", encoding="utf-8") as handle:
-        for row in rows:
-            handle.write(json.dumps(row, ensure_ascii=False) + "\n")
-    results.write_text(json.dumps(aggregate, indent=2, ensure_ascii=False), encoding="utf-8")
-    return aggregate
+    lines = (json.dumps(row, ensure_ascii=False, allow_nan=False) + "\n" for row in rows)
+    write_text_atomic(per_item, "".join(lines))
+    write_text_atomic(results, json.dumps(aggregate, indent=2, ensure_ascii=False, allow_nan=False))
+    return ScoredFile(samples, aggregate, ())
 
 
 def find_samples(paths: Sequence[Path], pattern: str = "samples_*oeq*.jsonl") -> list[Path]:

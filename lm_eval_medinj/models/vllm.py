@@ -1,11 +1,11 @@
 """``medinj-vllm``: lm-eval's vLLM model with per-request answer constraints.
 
 Choice scoring is lm-eval's own (prompt log-probabilities). Generation requests carry a
-constraint under :data:`lm_eval_medinj.constraints.CONSTRAINT_KEY`:
+constraint under :data:`lm_eval_medinj.protocol.constraints.CONSTRAINT_KEY`:
 
-- ``{"token_mask": [letters]}`` (the authors' protocol, :mod:`lm_eval_medinj.authors_protocol`):
+- ``{"token_mask": [letters]}`` (the paper protocol, :mod:`lm_eval_medinj.protocol.paper`):
   greedy, with the logits restricted to exactly
-  :func:`~lm_eval_medinj.authors_protocol.allowed_token_ids` of vLLM's tokenizer
+  :func:`~lm_eval_medinj.protocol.paper.allowed_token_ids` of vLLM's tokenizer
   (``SamplingParams(allowed_token_ids=...)``: the last token of each letter and of " letter",
   of each separator, and the end tokens), at most the request's ``max_gen_toks`` new tokens,
   decoded with special tokens skipped. The ids are computed once per letter tuple. One

@@ -5,6 +5,11 @@ A run folder ``<output_dir>/<CONFIG>/`` holds ``manifest.json`` and ``ids.txt`` 
 versions), ``checkpoints/`` (resumable trainer checkpoints), ``tensorboard/``, ``adapter/``
 (DoRA/LoRA) or ``model/`` (full fine-tuning), ``merged/`` on request and, last, ``metrics.json``
 (with the evaluations), whose presence marks the run finished.
+
+A kill at any moment loses at most the steps since the last complete checkpoint: a checkpoint torn
+by the kill is removed, with a warning, and the run resumes from the one before
+(:func:`complete_checkpoints`). ``metrics.json``'s ``train_loss`` covers every step of the run, resumed
+or not (:func:`whole_run_train_loss`). No credential reaches a file (:func:`without_secrets`).
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -25,11 +31,14 @@ from typing import Any
 import torch
 from accelerate import PartialState
 from accelerate.utils import gather_object
+from huggingface_hub.errors import HFValidationError
 from peft import LoraConfig, PeftModel
-from transformers import AutoModelForCausalLM, AutoTokenizer, TrainerCallback
-from transformers.trainer_utils import IntervalStrategy, get_last_checkpoint
+from transformers import AutoModelForCausalLM, AutoTokenizer, TrainerCallback, TrainerControl
+from transformers.trainer import TRAINER_STATE_NAME
+from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, IntervalStrategy
 from trl import SFTConfig, SFTTrainer
 
+from lm_eval_medinj.errors import InputError, one_line
 from lm_eval_medinj.records import MedRecord
 from lm_eval_medinj.training.examples import to_dataset
 from lm_eval_medinj.training.mixtures import Mixture, ids_sha256, write_json_atomic, write_mixture
@@ -37,6 +46,7 @@ from lm_eval_medinj.training.settings import ModelArguments, ScriptArguments
 
 log = logging.getLogger(__name__)
 
+_CHECKPOINT = re.compile(rf"{PREFIX_CHECKPOINT_DIR}-(\d+)")
 VERSIONED_PACKAGES = ("lm-eval-medinj", "torch", "transformers", "trl", "peft", "accelerate", "datasets")
 
 
@@ -173,6 +183,105 @@ def merge_adapter(base: str, adapter: Path, out: Path, dtype: torch.dtype) -> Pa
     return out
 
 
+def checkpoint_step(folder: Path) -> int | None:
+    """N for a folder named ``checkpoint-N`` (the Trainer's naming), else ``None``."""
+    match = _CHECKPOINT.fullmatch(folder.name)
+    return int(match.group(1)) if match and folder.is_dir() else None
+
+
+def is_complete(checkpoint: Path) -> bool:
+    """Whether the Trainer finished writing this checkpoint.
+
+    ``Trainer._save_checkpoint`` (transformers 5.19-5.39) writes the weights, the optimizer and
+    scheduler, the RNG states and, last, ``trainer_state.json``; so a checkpoint whose
+    ``trainer_state.json`` reads as JSON and names its own step was written to the end. A kill
+    during the write leaves it missing, or cut short (not JSON)."""
+    try:
+        state = json.loads((checkpoint / TRAINER_STATE_NAME).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(state, dict) and state.get("global_step") == checkpoint_step(checkpoint)
+
+
+def complete_checkpoints(folder: Path) -> tuple[Path | None, list[Path]]:
+    """The newest complete checkpoint under ``folder`` (``None``: none), and the incomplete ones."""
+    found = sorted((path for path in folder.iterdir() if checkpoint_step(path) is not None), key=checkpoint_step)
+    complete = [path for path in found if is_complete(path)]
+    return (complete[-1] if complete else None), [path for path in found if path not in complete]
+
+
+def remove_incomplete(checkpoints: Sequence[Path], resume_from: Path | None) -> None:
+    """Remove checkpoints a kill left half-written, saying so (the resumed run writes them again)."""
+    for checkpoint in checkpoints:
+        log.warning(
+            "%s is incomplete (no readable %s: the run was stopped while writing it); removed, resuming from %s",
+            checkpoint,
+            TRAINER_STATE_NAME,
+            resume_from.name if resume_from else "the start",
+        )
+        shutil.rmtree(checkpoint, ignore_errors=True)
+
+
+def whole_run_train_loss(log_history: Sequence[dict[str, Any]]) -> tuple[float | None, int]:
+    """The mean training loss over every step of the run, and the steps it covers.
+
+    Each ``loss`` entry of the log is the mean over the steps since the previous one (the previous
+    ``loss`` entry, or the checkpoint a run resumed from: :class:`LogBeforeSave` logs at every
+    checkpoint), so the whole run's mean is ``sum(loss_i * (step_i - step_{i-1})) / last step``:
+    the Trainer's own ``train_loss`` for a run never resumed (a test checks it), and the whole run,
+    not the steps since the resume, for one that was."""
+    total, covered = 0.0, 0
+    for entry in log_history:
+        if "loss" in entry and entry.get("step", 0) > covered:
+            total += float(entry["loss"]) * (entry["step"] - covered)
+            covered = int(entry["step"])
+    return (total / covered if covered else None), covered
+
+
+class LogBeforeSave(TrainerCallback):
+    """Log the training loss at every checkpoint and at the last step, so that a checkpoint's log
+    history holds the loss of every step before it, and a resumed run's loss can cover the whole run
+    (:func:`whole_run_train_loss`). Runs after the Trainer's own flow callback, which decides the
+    saves; with ``save_steps`` a multiple of ``logging_steps`` (the defaults) it adds no log entry."""
+
+    def on_step_end(self, args: Any, state: Any, control: TrainerControl, **kwargs: Any) -> TrainerControl:
+        if control.should_save or control.should_training_stop:
+            control.should_log = True
+        return control
+
+    def on_epoch_end(self, args: Any, state: Any, control: TrainerControl, **kwargs: Any) -> TrainerControl:
+        if control.should_save:
+            control.should_log = True
+        return control
+
+
+def without_secrets(args: SFTConfig) -> SFTConfig:
+    """``args`` without a credential: the Trainer pickles its arguments (``training_args.bin``) into
+    every checkpoint and the weights folder, and logs them to TensorBoard. ``hub_token`` (the only
+    credential among the arguments) goes to the Hub client through ``HF_TOKEN`` instead."""
+    if not args.hub_token:
+        return args
+    os.environ["HF_TOKEN"] = args.hub_token
+    log.warning(
+        "--hub_token is kept out of every file of the run: the Hub client reads it from HF_TOKEN "
+        "(prefer setting HF_TOKEN yourself: a command line is visible to other users of the machine)"
+    )
+    return dataclasses.replace(args, hub_token=None)
+
+
+def load_base(model_args: ModelArguments, dtype: torch.dtype) -> tuple[Any, Any]:
+    """The tokenizer and model of ``--model_name_or_path``; one that cannot be loaded is one line."""
+    name = model_args.model_name_or_path
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(name)
+        model = AutoModelForCausalLM.from_pretrained(
+            name, dtype=dtype, attn_implementation=model_args.attn_implementation
+        )
+    except (OSError, HFValidationError) as error:
+        raise InputError(f"--model_name_or_path {name}: {one_line(str(error), 240)}") from None
+    return tokenizer, model
+
+
 def evaluations(log_history: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     """The evaluation entries of a trainer's log history (those with ``eval_loss``)."""
     return [entry for entry in log_history if "eval_loss" in entry]
@@ -198,7 +307,7 @@ def run_configuration(
         shutil.rmtree(paths.root)  # a fresh start: no checkpoint of the old run is resumed
     state.wait_for_everyone()
     args = dataclasses.replace(
-        training_args,
+        without_secrets(training_args),
         output_dir=str(paths.checkpoints),
         run_name=mixture.config,
         completion_only_loss=script.loss == "assistant",
@@ -223,12 +332,7 @@ def run_configuration(
                 }
             ),
         )
-    tokenizer = AutoTokenizer.from_pretrained(model_args.model_name_or_path)
-    model = AutoModelForCausalLM.from_pretrained(
-        model_args.model_name_or_path,
-        dtype=model_dtype(model_args, args),
-        attn_implementation=model_args.attn_implementation,
-    )
+    tokenizer, model = load_base(model_args, model_dtype(model_args, args))
     data = {"tokenizer": tokenizer, "prompt": script.prompt, "loss": script.loss, "text_field": args.dataset_text_field}
     trainer = SFTTrainer(
         model=model,
@@ -237,12 +341,25 @@ def run_configuration(
         eval_dataset=to_dataset(validation, **data) if validation else None,
         processing_class=tokenizer,
         peft_config=peft_config(model_args),
-        callbacks=list(callbacks),
+        callbacks=[LogBeforeSave(), *callbacks],
     )
-    last = get_last_checkpoint(str(paths.checkpoints)) if paths.checkpoints.is_dir() else None
+    last, incomplete = complete_checkpoints(paths.checkpoints) if paths.checkpoints.is_dir() else (None, [])
+    state.wait_for_everyone()  # every rank has chosen before the main process removes anything
+    if incomplete and state.is_main_process:
+        remove_incomplete(incomplete, last)
+    state.wait_for_everyone()
     if last:
         log.info("%s: resuming from %s", mixture.config, last)
-    result = trainer.train(resume_from_checkpoint=last)
+    result = trainer.train(resume_from_checkpoint=str(last) if last else None)
+    train_loss, steps_logged = whole_run_train_loss(trainer.state.log_history)
+    if steps_logged != trainer.state.global_step:
+        log.warning(
+            "%s: train_loss covers the %d logged steps of %d (a checkpoint resumed from was written before its "
+            "steps were logged)",
+            mixture.config,
+            steps_logged,
+            trainer.state.global_step,
+        )
     weights = paths.weights(model_args.method)
     trainer.save_model(str(weights))
     distributed = trainer.accelerator.distributed_type.value
@@ -258,14 +375,16 @@ def run_configuration(
         "prompt": script.prompt,
         "loss": script.loss,
         "global_step": trainer.state.global_step,
-        "resumed_from": Path(last).name if last else None,
+        "resumed_from": last.name if last else None,
         "examples": len(mixture.records),
         "ids_sha256": mixture.manifest["ids_sha256"],
         "distributed_type": distributed,
         "world_size": state.num_processes,
         "weights_sha256_by_rank": digests,
         "weights": weights.name,
-        "train": result.metrics,
+        # train_loss: every step of the run (whole_run_train_loss); the Trainer's own covers this session only
+        "train": {**result.metrics, "train_loss": train_loss, "session_train_loss": result.metrics["train_loss"]},
+        "train_loss_steps": steps_logged,
         "validation": validation_summary,
         "evaluations": evaluations(trainer.state.log_history),
     }

@@ -10,6 +10,7 @@ deprecation message; ``--config FILE.yaml`` (TRL's convention: a YAML file of se
 from __future__ import annotations
 
 import argparse
+import difflib
 import sys
 import warnings
 from collections.abc import Sequence
@@ -21,6 +22,7 @@ import yaml
 from transformers import HfArgumentParser
 from trl import SFTConfig
 
+from lm_eval_medinj.errors import InputError, one_line
 from lm_eval_medinj.prompts import PROMPT_SOURCES
 from lm_eval_medinj.training.mixtures import DEFAULT_SEED, DEFAULT_TASKS, DEFAULT_TOTAL
 
@@ -139,11 +141,22 @@ def bf16_supported() -> bool:
 
 
 def load_settings_file(path: str | Path) -> dict[str, Any]:
-    """A YAML mapping of flag names (without dashes) to values."""
-    with open(path, encoding="utf-8") as handle:
-        values = yaml.safe_load(handle) or {}
+    """A YAML mapping of flag names (without dashes) to values; unreadable YAML is one line naming
+    the file, line and column."""
+    try:
+        with open(path, encoding="utf-8-sig") as handle:
+            values = yaml.safe_load(handle) or {}
+    except UnicodeDecodeError as error:
+        raise InputError(f"settings file {path}: not UTF-8 text (byte {error.start}: {error.reason})") from None
+    except IsADirectoryError:
+        raise InputError(f"settings file {path}: a folder, not a file") from None
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
+        problem = getattr(error, "problem", None) or str(error)
+        raise InputError(f"settings file {path}: not valid YAML ({where}{' '.join(problem.split())})") from None
     if not isinstance(values, dict):
-        raise ValueError(f"settings file {path} must hold a YAML mapping of flag names to values")
+        raise InputError(f"settings file {path} must hold a YAML mapping of flag names to values")
     if "config" in values:
         if "mixtures" in values:
             raise ValueError(f"settings file {path}: give mixtures, not both mixtures and config (its old name)")
@@ -186,8 +199,11 @@ def translate_old_flags(argv: Sequence[str]) -> list[str]:
 
 
 def make_parser(defaults: dict[str, Any]) -> HfArgumentParser:
-    """The parser of the three dataclasses, its defaults replaced by ``defaults``."""
-    parser = HfArgumentParser((ScriptArguments, ModelArguments, SFTConfig))
+    """The parser of the three dataclasses, its defaults replaced by ``defaults``.
+
+    Flags are never abbreviated (``--learning_r`` is not ``--learning_rate``), and a bad value is
+    an exception (:func:`parse_args` makes it a ``ValueError``), not argparse's exit."""
+    parser = HfArgumentParser((ScriptArguments, ModelArguments, SFTConfig), allow_abbrev=False, exit_on_error=False)
     dests = {action.dest for action in parser._actions}
     unknown = sorted(set(defaults) - dests)
     if unknown:
@@ -196,19 +212,111 @@ def make_parser(defaults: dict[str, Any]) -> HfArgumentParser:
     return parser
 
 
+# argparse types whose values a YAML scalar (number, boolean, string) must convert to
+_CHECKED_TYPES = (int, float)
+
+
+def check_settings(values: dict[str, Any], parser: argparse.ArgumentParser, path: str | Path) -> dict[str, Any]:
+    """A settings file's values, checked as the same flags on the command line would be: known
+    names, one value where the flag takes one (a list where it takes several), numbers for numeric
+    flags, booleans for switches, one of the choices. Settings whose flag takes free text (dicts,
+    JSON, unions) pass as they are."""
+    actions = {action.dest: action for action in parser._actions}
+    unknown = sorted(set(values) - set(actions))
+    if unknown:
+        raise InputError(
+            f"settings file {path}: unknown settings: {', '.join(unknown)} (see python train/sft.py --help)"
+        )
+    checked: dict[str, Any] = {}
+    for name, value in values.items():
+        action = actions[name]
+        where = f"settings file {path}: {name}"
+        if value is None:
+            checked[name] = value
+        elif action.nargs in ("+", "*"):
+            items = value if isinstance(value, list) else [value]
+            checked[name] = [_checked_value(action, item, where) for item in items]
+        elif isinstance(value, list | dict) and (action.type in _CHECKED_TYPES or action.choices is not None):
+            raise InputError(f"{where}: expected one value, got {one_line(repr(value))}")
+        else:
+            checked[name] = _checked_value(action, value, where)
+    return checked
+
+
+def _checked_value(action: argparse.Action, value: Any, where: str) -> Any:
+    kind = action.type
+    if isinstance(value, bool) and kind in _CHECKED_TYPES:
+        raise InputError(f"{where}: expected a number, got {value}")
+    if not (kind in _CHECKED_TYPES or action.choices is not None or getattr(kind, "__name__", "") == "string_to_bool"):
+        return value
+    try:
+        converted = kind(value if isinstance(value, str) else str(value)) if callable(kind) else value
+    except (TypeError, ValueError, argparse.ArgumentTypeError) as error:
+        raise InputError(f"{where}: {one_line(repr(value))} is not valid ({one_line(str(error))})") from None
+    if action.choices is not None and converted not in action.choices:
+        raise InputError(f"{where}: {value!r} is not one of {', '.join(map(str, action.choices))}")
+    return converted if kind in _CHECKED_TYPES else value
+
+
+def unknown_arguments_error(remaining: Sequence[str], parser: argparse.ArgumentParser) -> str:
+    """One line for arguments no flag takes, with the closest flag for each unknown one."""
+    options = [option for action in parser._actions for option in action.option_strings]
+    described = []
+    for argument in remaining:
+        if argument.startswith("-"):
+            flag = argument.partition("=")[0]
+            close = difflib.get_close_matches(flag, options, n=1, cutoff=0.6)
+            described.append(f"{flag}" + (f" (did you mean {close[0]}?)" if close else ""))
+    if not described:
+        return f"unexpected argument(s): {' '.join(remaining)}"
+    return f"unknown flag(s): {', '.join(described)}; flags are not abbreviated (python train/sft.py --help)"
+
+
 def parse_args(argv: Sequence[str] | None = None) -> tuple[ScriptArguments, ModelArguments, SFTConfig]:
-    """Defaults (paper, then ``--settings`` files in order), overridden by the flags in ``argv``."""
+    """Defaults (paper, then ``--settings`` files in order), overridden by the flags in ``argv``.
+
+    Raises ``ValueError`` (one line) on an unknown or abbreviated flag, a bad value, an unreadable
+    or ill-typed settings file, or a model or output path that cannot be what it names."""
     argv = translate_old_flags(sys.argv[1:] if argv is None else argv)
-    pre = argparse.ArgumentParser(add_help=False)
+    pre = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
     pre.add_argument("--settings", nargs="+", action="extend", default=[])
     known, _ = pre.parse_known_args(argv)
     defaults = {**PAPER_SETTINGS, "bf16": bf16_supported()}
+    plain = make_parser({})
     for path in known.settings:
-        defaults.update(load_settings_file(path))
+        defaults.update(check_settings(load_settings_file(path), plain, path))
     parser = make_parser(defaults)
-    script, model, training = parser.parse_args_into_dataclasses(args=argv)
+    try:
+        script, model, training, remaining = parser.parse_args_into_dataclasses(
+            args=argv, return_remaining_strings=True
+        )
+    except argparse.ArgumentError as error:
+        raise ValueError(str(error)) from None
+    if remaining:
+        raise ValueError(unknown_arguments_error(remaining, parser))
     check_loss_settings(script, training)
+    check_paths(model, training)
     return script, model, training
+
+
+def looks_local(name: str) -> bool:
+    """Whether a model name is meant as a path (a Hub id is ``name`` or ``org/name``)."""
+    return name.startswith(("/", "./", "../", "~")) or name.count("/") > 1 or Path(name).exists()
+
+
+def check_paths(model: ModelArguments, training: SFTConfig) -> None:
+    """A local model path that is not a folder, or an output folder that is a file: refused now,
+    before the data is read."""
+    name = model.model_name_or_path
+    if name and looks_local(name):
+        path = Path(name).expanduser()
+        if not path.exists():
+            raise InputError(f"--model_name_or_path {name}: no such folder")
+        if not path.is_dir():
+            raise InputError(f"--model_name_or_path {name}: a file, not a model folder")
+    output = Path(training.output_dir).expanduser()
+    if output.exists() and not output.is_dir():
+        raise InputError(f"--output_dir {training.output_dir}: a file, not a folder")
 
 
 def check_loss_settings(script: ScriptArguments, training: SFTConfig) -> None:

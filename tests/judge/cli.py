@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -27,3 +29,13 @@ def run_script(script: str, *args: str | Path, timeout: float = 240) -> subproce
         timeout=timeout,
         check=False,
     )
+
+
+def script_main(script: str) -> Callable[[list[str]], None]:
+    """The ``main`` of ``judge/<script>``, imported in this process (for fast error-path tests)."""
+    path = REPO_ROOT / "judge" / script
+    spec = importlib.util.spec_from_file_location(f"judge_script_{path.stem}", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.main
