@@ -6,8 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from lm_eval_medinj.cli.train import main as sft_cli
 
+from lm_eval_medinj.cli.train import main as sft_cli
 from tests.training.conftest import SMOKE_SETTINGS
 
 
