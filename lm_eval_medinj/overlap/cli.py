@@ -86,6 +86,10 @@ def _metadata(value: str | None) -> dict[str, Any]:
 def run(argv: Sequence[str]) -> dict[str, Any]:
     """Run the audit and write its outputs; returns the ``overlap.json`` record."""
     args = parser().parse_args(list(argv))
+    try:
+        import datasketch  # noqa: F401  (imported by overlap.near when the index is built)
+    except ImportError:
+        raise UsageError("medinj overlap needs datasketch: pip install 'lm-eval-medinj[study]'") from None
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     settings = AuditSettings(args.ngram, args.ngram_share, args.threshold, args.boilerplate)
     settings.check()

@@ -16,11 +16,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
-from datasketch import LeanMinHash, MinHash, MinHashLSH
 
-from lm_eval_medinj.overlap.hashing import distinct_pairs, shingle_hashes
+from lm_eval_medinj.overlap.hashing import HashSet, distinct_pairs, distinct_shingles, shingle_hashes
 from lm_eval_medinj.overlap.text import jaccard, shingles
 
 SHINGLE_SIZE = 3
@@ -78,7 +78,10 @@ class NearIndex:
         self._test_words = test_words
         self._test_shingles: dict[int, set[tuple[str, ...]]] = {}
         texts, hashes = distinct_pairs(*shingle_hashes(mixed, lengths, SHINGLE_SIZE))
-        self._union = np.unique(hashes)
+        self._union = HashSet(hashes)
+        from datasketch import LeanMinHash, MinHash, MinHashLSH  # the study extra's; medinj overlap checks it
+
+        self._minhash: Any = MinHash
         self.lsh = MinHashLSH(
             threshold=threshold, num_perm=num_perm, params=(self.parameters.bands, self.parameters.rows)
         )
@@ -93,16 +96,14 @@ class NearIndex:
 
     def candidates(self, mixed: np.ndarray, lengths: np.ndarray) -> list[tuple[int, int]]:
         """(record in the batch, test question) pairs the LSH proposes for a batch of records."""
-        texts, hashes = distinct_pairs(*shingle_hashes(mixed, lengths, SHINGLE_SIZE))
+        texts, hashes = distinct_shingles(*shingle_hashes(mixed, lengths, SHINGLE_SIZE))
         sizes = np.bincount(texts, minlength=len(lengths))
-        slots = np.minimum(np.searchsorted(self._union, hashes), max(len(self._union) - 1, 0))
-        inside = self._union[slots] == hashes if len(self._union) else np.zeros(len(hashes), dtype=bool)
-        hits = np.bincount(texts[inside], minlength=len(lengths))
+        hits = np.bincount(texts[self._union.find(hashes)[0]], minlength=len(lengths))
         survivors = np.flatnonzero((sizes > 0) & (hits >= self.threshold * sizes - 1e-9))
         if len(survivors) == 0:
             return []
         per_record = _by_text(texts, hashes, len(lengths))
-        sketches = MinHash.generator(
+        sketches = self._minhash.generator(
             (_fold32(per_record[i]) for i in survivors), num_perm=self.num_perm, seed=MINHASH_SEED, hashfunc=_identity
         )
         return [

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from lm_eval_medinj.overlap.hashing import distinct_pairs, window_hashes
+from lm_eval_medinj.overlap.hashing import HashSet, distinct_pairs, window_hashes
 
 
 @dataclass(frozen=True)
@@ -44,13 +44,14 @@ class GramIndex:
         self.n_tests = len(lengths)
         tests, hashes = window_hashes(mixed, lengths, n)
         # where each n-gram first occurs (its test question and word position): the evidence
-        self.grams, first, slots = np.unique(hashes, return_index=True, return_inverse=True)
+        grams, first, slots = np.unique(hashes, return_index=True, return_inverse=True)
+        self.grams = HashSet(grams)
         slots = slots.astype(np.int64)
         starts = np.cumsum(lengths) - lengths
         self.first_test = tests[first]
         self.first_position = _window_starts(lengths, n)[first] - starts[self.first_test]
         self.pair_test, self.pair_slot = distinct_pairs(tests, slots)
-        self.test_df = np.bincount(self.pair_slot, minlength=len(self.grams))
+        self.test_df = np.bincount(self.pair_slot, minlength=len(grams))
         self._slot_tests = self.pair_test[np.argsort(self.pair_slot, kind="stable")]
         self._slot_start = np.cumsum(self.test_df) - self.test_df
         self._seen_train: list[np.ndarray] = []
@@ -61,10 +62,8 @@ class GramIndex:
         if len(self.grams) == 0:
             return
         records, hashes = window_hashes(mixed, lengths, self.n)
-        slots = np.searchsorted(self.grams, hashes)
-        slots[slots == len(self.grams)] = 0
-        hit = self.grams[slots] == hashes
-        records, slots = distinct_pairs(records[hit] + first_record, slots[hit])
+        hit, slots = self.grams.find(hashes)
+        records, slots = distinct_pairs(records[hit] + first_record, slots)
         self._seen_train.append(records)
         self._seen_slot.append(slots)
 

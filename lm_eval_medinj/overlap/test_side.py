@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import difflib
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from lm_eval_medinj.errors import InputError, UsageError, data_errors
-from lm_eval_medinj.overlap.text import QuestionText, packed_lines
+from lm_eval_medinj.overlap.text import line_keys, pack_questions
 from lm_eval_medinj.paths import tasks_path
 
 TEXT_FIELDS = ("id", "question", "option_texts")
@@ -38,23 +39,46 @@ class TestSets:
     tasks: dict[str, int] = field(default_factory=dict)  # leaf task -> number of questions
     docs: list[TestDoc] = field(default_factory=list)
 
-    def line_counts(self) -> Counter[str]:
-        """How many distinct test texts hold each line."""
-        counts: Counter[str] = Counter()
+    def line_counts(self) -> Counter[int]:
+        """How many distinct test texts hold each line (by hash)."""
+        counts: Counter[int] = Counter()
         for text in {doc.text for doc in self.docs}:
-            counts.update(packed_lines(text))
+            counts.update(line_keys(text))
         return counts
 
 
-def _doc(task: str, doc: dict[str, Any]) -> TestDoc:
-    missing = [name for name in TEXT_FIELDS if name not in doc]
+def _docs(task: str, docs: Iterable[dict[str, Any]]) -> list[TestDoc]:
+    docs = list(docs)
+    missing = [name for name in TEXT_FIELDS if docs and name not in docs[0]]
     if missing:
         raise InputError(
             f"task {task}: its documents have no {', '.join(repr(m) for m in missing)} field; only "
             "MedInjection-FR, FrenchMedMCQA and MediQAl tasks of this package can be audited"
         )
-    text = QuestionText.of(doc["question"] or "", doc.get("context") or "", doc["option_texts"] or ()).pack()
-    return TestDoc(task, str(doc["id"]), str(doc["uid"]) if doc.get("uid") else None, text)
+    texts = pack_questions((d["question"] or "", d.get("context") or "", d["option_texts"] or ()) for d in docs)
+    return [
+        TestDoc(task, str(d["id"]), str(d["uid"]) if d.get("uid") else None, text)
+        for d, text in zip(docs, texts, strict=True)
+    ]
+
+
+def _leaves(manager: Any, name: str) -> list[str]:
+    """The leaf tasks under a name (itself when it is a task)."""
+    entry = manager.task_index.get(name)
+    members = entry.cfg.get("task") if entry is not None and entry.cfg and "group" in entry.cfg else None
+    if not isinstance(members, list):
+        return [name]
+    return [leaf for member in members if isinstance(member, str) for leaf in _leaves(manager, member)]
+
+
+def _empty_task(manager: Any, names: list[str]) -> str:
+    """The first leaf task lm-eval cannot build for want of test documents."""
+    for leaf in (leaf for name in names for leaf in _leaves(manager, name)):
+        try:
+            manager.load([leaf])
+        except IndexError:
+            return leaf
+    return ", ".join(names)
 
 
 def load_test_sets(names: list[str], metadata: dict[str, Any]) -> TestSets:
@@ -69,6 +93,8 @@ def load_test_sets(names: list[str], metadata: dict[str, Any]) -> TestSets:
             raise UsageError(f"--tests: unknown task {name!r}{hint}; `lm_eval ls tasks` lists them")
     try:
         loaded = manager.load(names)
+    except IndexError:  # lm-eval reads a task's first test document when it builds the task
+        raise InputError(f"task {_empty_task(manager, names)}: its test set has no questions") from None
     except (KeyError, ValueError) as error:  # lm-eval's own refusals (a duplicate task, a bad spec)
         if isinstance(error, data_errors()):
             raise
@@ -77,7 +103,7 @@ def load_test_sets(names: list[str], metadata: dict[str, Any]) -> TestSets:
     for name, task in loaded["tasks"].items():
         if not task.has_test_docs():
             raise InputError(f"task {name}: it has no test split")
-        docs = [_doc(name, doc) for doc in task.test_docs()]
+        docs = _docs(name, task.test_docs())
         if not docs:
             raise InputError(f"task {name}: its test set has no questions")
         tests.tasks[name] = len(docs)

@@ -11,8 +11,10 @@ Lines that recur across many records (an instruction written into every user tur
 boilerplate. The matched text is then a sequence of words: the kept lines, then the sorted
 options.
 
-A record's normalised text is held as one string (:func:`pack`), which keeps half a million of
-them small in memory.
+A question's normalised text is held as one *packed* string (lines, then options, with separators
+that ``str.split()`` takes for whitespace), which keeps half a million of them small in memory.
+Many questions are normalised at once (:func:`pack_questions`): one NFKC and case-folding pass
+over their joined text, punctuation replaced through a lookup table over the code points.
 """
 
 from __future__ import annotations
@@ -23,53 +25,67 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import cache
 
+import numpy as np
+
 # str.split() treats these as whitespace, so a normalised line never contains them.
-_LINES_END = "\x1e"
-_OPTION_SEP = "\x1f"
-_LINE_SEP = "\n"
+LINES_END = "\x1e"
+OPTION_SEP = "\x1f"
+LINE_SEP = "\n"
+_SPACE = np.uint32(ord(" "))
 
 
 @cache
-def _punctuation_table() -> dict[int, str]:
-    """Every Unicode punctuation code point (categories Pc, Pd, Ps, Pe, Pi, Pf, Po) to a space."""
-    return {cp: " " for cp in range(sys.maxunicode + 1) if unicodedata.category(chr(cp)).startswith("P")}
-
-
-def normalize(text: str) -> str:
-    """NFKC, case-folded, punctuation to spaces, whitespace collapsed; accents kept."""
-    folded = unicodedata.normalize("NFKC", text).casefold()
-    return " ".join(folded.translate(_punctuation_table()).split())
-
-
-@dataclass(frozen=True)
-class QuestionText:
-    """A question's normalised lines (clinical case, then question) and sorted option texts."""
-
-    lines: tuple[str, ...]
-    options: tuple[str, ...]
-
-    @classmethod
-    def of(cls, question: str, context: str | None = None, options: Iterable[str] = ()) -> QuestionText:
-        lines = [normalize(line) for part in (context or "", question) for line in part.splitlines()]
-        normalised_options = (normalize(option) for option in options)
-        return cls(tuple(line for line in lines if line), tuple(sorted(o for o in normalised_options if o)))
-
-    def pack(self) -> str:
-        """One string holding both parts (:func:`unpack` inverts it)."""
-        return _LINE_SEP.join(self.lines) + _LINES_END + _OPTION_SEP.join(self.options)
-
-
-def unpack(packed: str) -> QuestionText:
-    lines, _, options = packed.partition(_LINES_END)
-    return QuestionText(
-        tuple(lines.split(_LINE_SEP)) if lines else (), tuple(options.split(_OPTION_SEP)) if options else ()
+def _is_punctuation() -> np.ndarray:
+    """For each code point: is it punctuation (Unicode categories Pc, Pd, Ps, Pe, Pi, Pf, Po)?"""
+    return np.fromiter(
+        (unicodedata.category(chr(cp)).startswith("P") for cp in range(sys.maxunicode + 1)),
+        dtype=bool,
+        count=sys.maxunicode + 1,
     )
 
 
-def packed_lines(packed: str) -> list[str]:
-    """The distinct lines of a packed text (for counting boilerplate)."""
-    lines = packed.partition(_LINES_END)[0]
-    return list(set(lines.split(_LINE_SEP))) if lines else []
+def normalize_lines(lines: Sequence[str]) -> list[str]:
+    """Each of ``lines`` (none holding a line break) NFKC-normalised, case-folded, punctuation replaced
+    by spaces, whitespace collapsed; accents kept."""
+    folded = unicodedata.normalize("NFKC", LINE_SEP.join(lines)).casefold()
+    points = np.frombuffer(folded.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+    spaced = np.where(_is_punctuation()[points], _SPACE, points).astype(np.uint32)
+    text = spaced.tobytes().decode("utf-32-le", "surrogatepass")
+    return [" ".join(line.split()) for line in text.split(LINE_SEP)]
+
+
+def normalize(text: str) -> str:
+    """One text normalised as :func:`normalize_lines` does (line breaks are whitespace)."""
+    return normalize_lines([" ".join(text.splitlines())])[0]
+
+
+Question = tuple[str, str | None, Iterable[str]]  # question, clinical case, option texts
+
+
+def pack_questions(questions: Iterable[Question]) -> list[str]:
+    """The packed normalised text of each question: its case and question lines, its sorted options."""
+    pieces: list[str] = []
+    shapes: list[tuple[int, int]] = []
+    for question, context, options in questions:
+        lines = [*(context or "").splitlines(), *question.splitlines()]
+        option_texts = [" ".join(option.splitlines()) for option in options]
+        pieces += lines + option_texts
+        shapes.append((len(lines), len(option_texts)))
+    normalised = normalize_lines(pieces) if pieces else []
+    packed, at = [], 0
+    for n_lines, n_options in shapes:
+        lines = [line for line in normalised[at : at + n_lines] if line]
+        options = sorted(option for option in normalised[at + n_lines : at + n_lines + n_options] if option)
+        packed.append(LINE_SEP.join(lines) + LINES_END + OPTION_SEP.join(options))
+        at += n_lines + n_options
+    return packed
+
+
+def line_keys(packed: str) -> set[int]:
+    """The hashes of the distinct lines of a packed text, for counting boilerplate (a line is kept
+    as its hash: half a million records hold as many distinct lines)."""
+    lines = packed.partition(LINES_END)[0]
+    return {hash(line) for line in lines.split(LINE_SEP)} if lines else set()
 
 
 @dataclass(frozen=True)
@@ -80,18 +96,20 @@ class Matched:
     words: list[str]
 
 
-def matched(packed: str, boilerplate: frozenset[str] | set[str]) -> Matched:
-    """The matched text of a packed question: boilerplate lines dropped unless all its lines are."""
-    text = unpack(packed)
-    lines = [line for line in text.lines if line not in boilerplate] or list(text.lines)
-    key = _LINE_SEP.join(lines) + _LINES_END + _OPTION_SEP.join(text.options)
-    words = [word for line in lines for word in line.split()]
-    words += [word for option in text.options for word in option.split()]
-    return Matched(key, words)
+def matched(packed: str, boilerplate: frozenset[int]) -> Matched:
+    """The matched text of a packed question: boilerplate lines (by :func:`line_keys` hash) dropped
+    unless all its lines are."""
+    if boilerplate:
+        lines, _, options = packed.partition(LINES_END)
+        all_lines = lines.split(LINE_SEP) if lines else []
+        kept = [line for line in all_lines if hash(line) not in boilerplate]
+        if kept and len(kept) < len(all_lines):
+            packed = LINE_SEP.join(kept) + LINES_END + options
+    return Matched(packed, packed.split())  # the separators are whitespace to split()
 
 
-def boilerplate_lines(line_counts: dict[str, int], limit: int) -> frozenset[str]:
-    """The lines found in more than ``limit`` records."""
+def boilerplate_lines(line_counts: dict[int, int], limit: int) -> frozenset[int]:
+    """The (hashes of the) lines found in more than ``limit`` records."""
     return frozenset(line for line, count in line_counts.items() if count > limit)
 
 

@@ -18,17 +18,19 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import re
+import sys
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from lm_eval_medinj.errors import InputError, UsageError
 from lm_eval_medinj.overlap.progress import bar
-from lm_eval_medinj.overlap.text import QuestionText, packed_lines
+from lm_eval_medinj.overlap.text import line_keys, pack_questions
 from lm_eval_medinj.records import PROVENANCES, TASK_TYPES, MedRecord, Provenance, TaskType
 from lm_eval_medinj.sources import HUB_REPOS, load_frenchmedmcqa, load_mediqal
 from lm_eval_medinj.training.mixtures import CONFIGURATIONS, load_pools
@@ -38,6 +40,8 @@ SUBSETS = {provenance: repo.split("/")[1] for provenance, repo in HUB_REPOS.item
 MEDIQAL_FOLDERS = ("mcqu", "mcqm", "oeq")
 BENCHMARK_SPLITS = ("train", "validation")
 _SHA256 = re.compile(r"[0-9a-f]{64}")
+PACK_BATCH = 2048  # records normalised together
+T = TypeVar("T")
 
 
 @dataclass
@@ -51,22 +55,32 @@ class TrainCorpus:
     meta: list[tuple[str, str, str]] = field(default_factory=list)  # provenance, origin, task
     membership: list[int] = field(default_factory=list)  # bit g: the record is in groups[g]
     texts: list[str] = field(default_factory=list)
-    line_counts: Counter[str] = field(default_factory=Counter)
+    line_counts: Counter[int] = field(default_factory=Counter)  # line hash -> records
     details: dict[str, Any] = field(default_factory=dict)
 
-    def add(self, record: MedRecord, groups: int) -> None:
-        text = QuestionText.of(record.question, record.context, record.options.values()).pack()
-        self.ids.append(record.id)
-        self.meta.append((record.provenance, record.origin, record.task))
-        self.membership.append(groups)
-        self.texts.append(text)
-        self.line_counts.update(packed_lines(text))
+    def extend(self, records: Iterable[tuple[MedRecord, int]]) -> None:
+        """Add (record, group bits) pairs, their texts normalised a batch at a time."""
+        for batch in _batched(records, PACK_BATCH):
+            texts = pack_questions((r.question, r.context, r.options.values()) for r, _ in batch)
+            for (record, groups), text in zip(batch, texts, strict=True):
+                self.ids.append(record.id)
+                self.meta.append((record.provenance, sys.intern(record.origin), record.task))
+                self.membership.append(groups)
+                self.texts.append(text)
+                self.line_counts.update(line_keys(text))
 
     def group_names(self, membership: int) -> list[str]:
         return [name for bit, name in enumerate(self.groups) if membership >> bit & 1]
 
     def group_sizes(self) -> dict[str, int]:
         return {name: sum(1 for m in self.membership if m >> bit & 1) for bit, name in enumerate(self.groups)}
+
+
+def _batched(items: Iterable[T], size: int) -> Iterator[list[T]]:
+    """Lists of ``size`` items (the last one shorter); itertools.batched from Python 3.12."""
+    iterator = iter(items)
+    while batch := list(itertools.islice(iterator, size)):
+        yield batch
 
 
 def _child(folder: Path, name: str) -> Path | None:
@@ -211,6 +225,17 @@ def _pools(
         yield from load_pools([provenance], [task], data_dir, read.skip_invalid)[provenance]
 
 
+def _selected(
+    records: Iterable[MedRecord], wanted: dict[tuple[str, str], int], found: set[tuple[str, str]]
+) -> Iterable[tuple[MedRecord, int]]:
+    """The records a mixture lists (by provenance and id), each once, with their mixture bits."""
+    for record in records:
+        key = (record.provenance, record.id)
+        if key in wanted and key not in found:
+            found.add(key)
+            yield record, wanted[key]
+
+
 def _load_mixtures(path: Path, read: ReadSettings) -> TrainCorpus:
     manifests = [read_manifest(folder) for folder in _mixture_folders(path)]
     order = list(CONFIGURATIONS)
@@ -235,11 +260,7 @@ def _load_mixtures(path: Path, read: ReadSettings) -> TrainCorpus:
             key=lambda pool: (PROVENANCES.index(pool[0]), TASK_TYPES.index(pool[1])),
         )
         found: set[tuple[str, str]] = set()
-        for record in _pools(pools, data_dir, read):
-            key = (record.provenance, record.id)
-            if key in wanted and key not in found:
-                found.add(key)
-                corpus.add(record, wanted[key])
+        corpus.extend(_selected(_pools(pools, data_dir, read), wanted, found))
         for index in members:
             provenances = manifests[index].provenances
             missing = [i for i in manifests[index].ids if not any((p, i) in found for p in provenances)]
@@ -264,8 +285,8 @@ def _load_mixtures(path: Path, read: ReadSettings) -> TrainCorpus:
 def _load_hub(path: Path, read: ReadSettings) -> TrainCorpus:
     provenances = [p for p in PROVENANCES if _child(path, SUBSETS[p])]
     corpus = TrainCorpus("hub", path, list(provenances))
-    for record in _pools([(p, t) for p in provenances for t in TASK_TYPES], path, read):
-        corpus.add(record, 1 << provenances.index(record.provenance))
+    records = _pools([(p, t) for p in provenances for t in TASK_TYPES], path, read)
+    corpus.extend((record, 1 << provenances.index(record.provenance)) for record in records)
     return corpus
 
 
@@ -275,8 +296,9 @@ def _load_benchmark(
     corpus = TrainCorpus(layout, path, list(BENCHMARK_SPLITS))
     parts = [(split, task) for split in BENCHMARK_SPLITS for task in tasks]
     for split, task in bar(parts, f"reading {layout}", "file", read.progress):
-        for record in loader(task, split, path, read.skip_invalid):
-            corpus.add(record, 1 << BENCHMARK_SPLITS.index(split))
+        corpus.extend(
+            (record, 1 << BENCHMARK_SPLITS.index(split)) for record in loader(task, split, path, read.skip_invalid)
+        )
     return corpus
 
 
