@@ -1,7 +1,7 @@
 """The test side of the audit: the test documents of lm-eval tasks, resolved as ``lm_eval`` resolves them.
 
 ``TaskManager(include_path=<this package's tasks>, metadata=<--metadata>)`` loads the named
-tasks and groups; every leaf task's ``test_docs()`` is read. A document gives its ``id``, its
+tasks and groups; every leaf task's ``task_docs()`` is read. A document gives its ``id``, its
 ``uid`` when it has one, and its text: ``context`` (a clinical case), ``question`` and
 ``option_texts``.
 """
@@ -26,6 +26,8 @@ TEXT_FIELDS = ("id", "question", "option_texts")
 class TestDoc:
     """One test document: its task, ids and packed normalised text."""
 
+    __test__ = False  # not a pytest test class
+
     task: str
     id: str
     uid: str | None
@@ -36,8 +38,15 @@ class TestDoc:
 class TestSets:
     """The test documents of every leaf task, in task order."""
 
+    __test__ = False  # not a pytest test class
+
     tasks: dict[str, int] = field(default_factory=dict)  # leaf task -> number of questions
     docs: list[TestDoc] = field(default_factory=list)
+
+    def add(self, docs: list[TestDoc]) -> None:
+        """One task's documents."""
+        self.tasks[docs[0].task] = len(docs)
+        self.docs.extend(docs)
 
     def line_counts(self) -> Counter[int]:
         """How many distinct test texts hold each line (by hash)."""
@@ -47,9 +56,13 @@ class TestSets:
         return counts
 
 
-def _docs(task: str, docs: Iterable[dict[str, Any]]) -> list[TestDoc]:
+def task_docs(task: str, docs: Iterable[dict[str, Any]]) -> list[TestDoc]:
+    """A task's documents (lm-eval's, or ``MedRecord.to_doc()``'s) as test docs; refuses an empty test set
+    and documents without a question."""
     docs = list(docs)
-    missing = [name for name in TEXT_FIELDS if docs and name not in docs[0]]
+    if not docs:
+        raise InputError(f"task {task}: its test set has no questions")
+    missing = [name for name in TEXT_FIELDS if name not in docs[0]]
     if missing:
         raise InputError(
             f"task {task}: its documents have no {', '.join(repr(m) for m in missing)} field; only "
@@ -103,9 +116,5 @@ def load_test_sets(names: list[str], metadata: dict[str, Any]) -> TestSets:
     for name, task in loaded["tasks"].items():
         if not task.has_test_docs():
             raise InputError(f"task {name}: it has no test split")
-        docs = _docs(name, task.test_docs())
-        if not docs:
-            raise InputError(f"task {name}: its test set has no questions")
-        tests.tasks[name] = len(docs)
-        tests.docs.extend(docs)
+        tests.add(task_docs(name, task.task_docs()))
     return tests

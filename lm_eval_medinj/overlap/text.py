@@ -47,6 +47,8 @@ def _is_punctuation() -> np.ndarray:
 def normalize_lines(lines: Sequence[str]) -> list[str]:
     """Each of ``lines`` (none holding a line break) NFKC-normalised, case-folded, punctuation replaced
     by spaces, whitespace collapsed; accents kept."""
+    if not lines:
+        return []
     folded = unicodedata.normalize("NFKC", LINE_SEP.join(lines)).casefold()
     points = np.frombuffer(folded.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
     spaced = np.where(_is_punctuation()[points], _SPACE, points).astype(np.uint32)
@@ -71,7 +73,7 @@ def pack_questions(questions: Iterable[Question]) -> list[str]:
         option_texts = [" ".join(option.splitlines()) for option in options]
         pieces += lines + option_texts
         shapes.append((len(lines), len(option_texts)))
-    normalised = normalize_lines(pieces) if pieces else []
+    normalised = normalize_lines(pieces)
     packed, at = [], 0
     for n_lines, n_options in shapes:
         lines = [line for line in normalised[at : at + n_lines] if line]
@@ -90,7 +92,8 @@ def line_keys(packed: str) -> set[int]:
 
 @dataclass(frozen=True)
 class Matched:
-    """What the matchers compare: the exact key and the word sequence, boilerplate lines removed."""
+    """What the matchers compare, boilerplate lines removed: the exact key (the lines joined by
+    spaces, as a line break is whitespace, then the options) and the word sequence."""
 
     key: str
     words: list[str]
@@ -105,7 +108,7 @@ def matched(packed: str, boilerplate: frozenset[int]) -> Matched:
         kept = [line for line in all_lines if hash(line) not in boilerplate]
         if kept and len(kept) < len(all_lines):
             packed = LINE_SEP.join(kept) + LINES_END + options
-    return Matched(packed, packed.split())  # the separators are whitespace to split()
+    return Matched(packed.replace(LINE_SEP, " "), packed.split())  # the separators are whitespace to split()
 
 
 def boilerplate_lines(line_counts: dict[int, int], limit: int) -> frozenset[int]:
