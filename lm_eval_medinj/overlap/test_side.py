@@ -1,7 +1,7 @@
 """The test side of the audit: the test documents of lm-eval tasks, resolved as ``lm_eval`` resolves them.
 
 ``TaskManager(include_path=<this package's tasks>, metadata=<--metadata>)`` loads the named
-tasks and groups; every leaf task's ``task_docs()`` is read. A document gives its ``id``, its
+tasks and groups; every leaf task's ``test_docs()`` is read. A document gives its ``id``, its
 ``uid`` when it has one, and its text: ``context`` (a clinical case), ``question`` and
 ``option_texts``.
 """
@@ -116,5 +116,5 @@ def load_test_sets(names: list[str], metadata: dict[str, Any]) -> TestSets:
     for name, task in loaded["tasks"].items():
         if not task.has_test_docs():
             raise InputError(f"task {name}: it has no test split")
-        tests.add(task_docs(name, task.task_docs()))
+        tests.add(task_docs(name, task.test_docs()))
     return tests

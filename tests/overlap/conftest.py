@@ -10,6 +10,7 @@ from lm_eval_medinj.overlap.audit import AuditResult, AuditSettings, run_audit
 from lm_eval_medinj.overlap.test_side import TestSets, task_docs
 from lm_eval_medinj.overlap.training_side import ReadSettings, load_train
 from lm_eval_medinj.sources import load_frenchmedmcqa
+from tests.training.fixtures import write_pools
 
 FORMATS = ("mcqu", "mcq")
 
@@ -41,3 +42,9 @@ def flagged_pairs(result: AuditResult) -> dict[tuple[str, str], str]:
 @pytest.fixture(scope="session")
 def fmm_tests(frenchmedmcqa_dir: Path) -> TestSets:
     return frenchmedmcqa_tests(frenchmedmcqa_dir)
+
+
+@pytest.fixture(scope="session")
+def pools_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Train pools in the Hub layout (tests/training/fixtures.py): Native/, Translated/, Synthetic/."""
+    return write_pools(tmp_path_factory.mktemp("pools"))
