@@ -62,6 +62,7 @@ TESTS = {
 TEST_TASKS = (
     "medinj_mcq_native,medinj_mcqu_native,medinj_mcqu_translated,medinj_oeq_native,medinj_frenchmedmcqa,medinj_mediqal"
 )
+STAGES = ("training side:", "test side:", "matched (", "test questions flagged")  # the command's log lines kept
 SUBSETS = {"native": "Native", "translated": "Translated", "synthetic": "Synthetic"}
 LETTERS = "ABCDE"
 INSTRUCTION = "Répondez à la question à choix multiples suivante en donnant la ou les lettres des bonnes réponses."
@@ -243,20 +244,23 @@ def measure(work: Path, out_dir: Path) -> dict[str, Any]:
         "--no-progress",
     ]
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
+    load_before = os.getloadavg()[0]
     started = time.perf_counter()
     completed = subprocess.run(command, env=env, capture_output=True, text=True)
     wall = time.perf_counter() - started
     if completed.returncode != 0:
         sys.exit(f"medinj overlap failed ({completed.returncode}):\n{completed.stderr[-3000:]}")
-    peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     result = json.loads((out_dir / "overlap.json").read_text())
     flagged_by_kind = Counter(m["kind"] for entry in result["flagged"] for m in entry["matches"][:1])
     return {
         "wall_s": round(wall, 1),
-        "peak_rss_mib": round(peak_kib / 1024),
+        "cpu_s": round(usage.ru_utime + usage.ru_stime, 1),
+        "peak_rss_mib": round(usage.ru_maxrss / 1024),
+        "load_average_1min": {"before": round(load_before, 2), "after": round(os.getloadavg()[0], 2)},
         "flagged_questions": len(result["flagged"]),
         "flagged_by_strongest_kind": dict(flagged_by_kind),
-        "log": completed.stderr.strip().splitlines()[-4:],
+        "log": [line for line in completed.stderr.splitlines() if any(stage in line for stage in STAGES)],
         "command": shlex.join(["python"] + command[1:]),
     }
 

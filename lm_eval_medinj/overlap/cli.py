@@ -83,6 +83,21 @@ def _metadata(value: str | None) -> dict[str, Any]:
     return metadata
 
 
+class _Clock:
+    """Seconds since the last lap, and in all."""
+
+    def __init__(self) -> None:
+        self.start = self.last = time.perf_counter()
+
+    def lap(self) -> str:
+        now = time.perf_counter()
+        seconds, self.last = now - self.last, now
+        return f"{seconds:.0f} s"
+
+    def total(self) -> str:
+        return f"{time.perf_counter() - self.start:.0f} s in all"
+
+
 def run(argv: Sequence[str]) -> dict[str, Any]:
     """Run the audit and write its outputs; returns the ``overlap.json`` record."""
     args = parser().parse_args(list(argv))
@@ -97,21 +112,21 @@ def run(argv: Sequence[str]) -> dict[str, Any]:
     if not names:
         raise UsageError("--tests names no task")
     metadata = _metadata(args.metadata)
-    started = time.perf_counter()
+    clock = _Clock()
     train = load_train(args.train, ReadSettings(args.skip_invalid, args.progress))
-    log.info("training side: %s layout, %d records in %s", train.layout, len(train.ids), ", ".join(train.groups))
+    log.info(
+        "training side: %s layout, %d records in %s (%s)",
+        train.layout, len(train.ids), ", ".join(train.groups), clock.lap(),
+    )  # fmt: skip
     tests = load_test_sets(names, metadata)
-    log.info("test side: %d questions in %d test sets", len(tests.docs), len(tests.tasks))
+    log.info("test side: %d questions in %d test sets (%s)", len(tests.docs), len(tests.tasks), clock.lap())
     result = run_audit(train, tests, settings, args.progress)
+    log.info("matched (%s)", clock.lap())
     command = {"train": str(args.train), "tests": names, "metadata": metadata}
     record = write_outputs(result, args.out, command)
     flagged = len({(entry["task"], entry["id"]) for entry in record["flagged"]})
     log.info(
-        "%d of %d test questions flagged; %s in %.0f s",
-        flagged,
-        len(tests.docs),
-        args.out / "overlap.json",
-        time.perf_counter() - started,
+        "%d of %d test questions flagged: %s (%s)", flagged, len(tests.docs), args.out / "overlap.json", clock.total()
     )
     return record
 
