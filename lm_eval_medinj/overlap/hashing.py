@@ -35,9 +35,6 @@ class Vocabulary:
     def __init__(self) -> None:
         self._ids: defaultdict[str, int] = defaultdict(itertools.count().__next__)
 
-    def __len__(self) -> int:
-        return len(self._ids)
-
     def encode(self, texts: Sequence[Sequence[str]]) -> tuple[np.ndarray, np.ndarray]:
         """The mixed ids of every word of ``texts``, concatenated, and each text's length."""
         flat = np.fromiter(map(self._ids.__getitem__, itertools.chain.from_iterable(texts)), dtype=np.uint64)

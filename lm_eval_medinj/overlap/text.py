@@ -56,11 +56,6 @@ def normalize_lines(lines: Sequence[str]) -> list[str]:
     return [" ".join(line.split()) for line in text.split(LINE_SEP)]
 
 
-def normalize(text: str) -> str:
-    """One text normalised as :func:`normalize_lines` does (line breaks are whitespace)."""
-    return normalize_lines([" ".join(text.splitlines())])[0]
-
-
 Question = tuple[str, str | None, Iterable[str]]  # question, clinical case, option texts
 
 

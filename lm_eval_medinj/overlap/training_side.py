@@ -35,7 +35,6 @@ from lm_eval_medinj.records import PROVENANCES, TASK_TYPES, MedRecord, Provenanc
 from lm_eval_medinj.sources import HUB_REPOS, load_frenchmedmcqa, load_mediqal
 from lm_eval_medinj.training.mixtures import CONFIGURATIONS, load_pools
 
-LAYOUTS = ("mixtures", "hub", "frenchmedmcqa", "mediqal")
 SUBSETS = {provenance: repo.split("/")[1] for provenance, repo in HUB_REPOS.items()}
 MEDIQAL_FOLDERS = ("mcqu", "mcqm", "oeq")
 BENCHMARK_SPLITS = ("train", "validation")
@@ -99,7 +98,7 @@ def _mixture_folders(path: Path) -> list[Path]:
 
 
 def detect_layout(path: Path) -> str:
-    """Which of LAYOUTS ``path`` is; refuses a path that is none, or several, of them."""
+    """Which layout ``path`` is (mixtures, hub, frenchmedmcqa, mediqal); refuses none, or several."""
     if not path.exists():
         raise UsageError(f"--train {path} does not exist")
     if not path.is_dir():
@@ -241,8 +240,6 @@ def _load_mixtures(path: Path, read: ReadSettings) -> TrainCorpus:
     order = list(CONFIGURATIONS)
     manifests.sort(key=lambda m: (order.index(m.config), str(m.folder)))
     names = [m.folder.name if m.folder != path else m.config for m in manifests]
-    if len(set(names)) != len(names):
-        raise InputError(f"{path}: two mixture folders share the name {sorted(names)}")
     corpus = TrainCorpus("mixtures", path, names)
     by_source: dict[str, list[int]] = {}
     for index, manifest in enumerate(manifests):
