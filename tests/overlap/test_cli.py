@@ -243,17 +243,12 @@ def test_an_unknown_task_and_an_empty_test_set_are_one_line(pools_dir: Path, cap
     )
     assert "unknown task 'medinj_mcqu_natve' (did you mean medinj_mcqu_native" in line
     data = write_pools(tmp_path / "data", test_sizes={"native": {"mcqu": 2}})
-    (data / "Native" / "Test" / "mcqu" / "mcqu_test.json").write_text("[]", encoding="utf-8")
-    metadata = json.dumps({"data_dir": str(data)})
-    line = _one_line_error(
-        capsys,
-        "--train",
-        str(pools_dir),
-        "--tests",
-        "medinj_mcqu_native",
-        "--metadata",
-        metadata,
-        "--out",
-        str(tmp_path / "o"),
-    )
+    test_file = data / "Native" / "Test" / "mcqu" / "mcqu_test.json"
+    test_file.write_text("[]", encoding="utf-8")  # the readers refuse an empty file, naming it
+    args = ["--train", str(pools_dir), "--tests", "medinj_mcqu_native", "--out", str(tmp_path / "o")]
+    line = _one_line_error(capsys, *args, "--metadata", json.dumps({"data_dir": str(data)}))
+    assert line == f"medinj overlap: error: {test_file}: record '<file>', field '<records>': empty array: no records"
+    test_file.write_text('[{"id": "bad", "messages": "not a conversation"}]', encoding="utf-8")
+    metadata = json.dumps({"data_dir": str(data), "skip_invalid": True})  # every record dropped: no question left
+    line = _one_line_error(capsys, *args, "--metadata", metadata)
     assert line == "medinj overlap: error: task medinj_mcqu_native: its test set has no questions"
