@@ -29,6 +29,11 @@ def _numbers(node: Any, path: str = "") -> dict[str, float]:
     return {}
 
 
+# Figures from fractional scores (Hamming, judge probabilities): their resampled sums are rounded by
+# the machine's BLAS kernel, in the old code as now, so they may differ in the last digit elsewhere.
+FRACTIONAL = ("hamming", "p_equivalent", "p_calibrated")
+
+
 def test_every_figure_of_the_golden_study_is_unchanged() -> None:
     expected = _numbers(json.loads(GOLDEN.read_text(encoding="utf-8")))
     report = golden_report()
@@ -36,8 +41,12 @@ def test_every_figure_of_the_golden_study_is_unchanged() -> None:
     assert len(expected) > 1000
     missing = sorted(set(expected) - set(actual))
     assert not missing, missing[:5]
-    changed = {path: (expected[path], actual[path]) for path in expected if actual[path] != expected[path]}
+    exact = [path for path in expected if not any(name in path for name in FRACTIONAL)]
+    assert len(exact) > 700
+    changed = {path: (expected[path], actual[path]) for path in exact if actual[path] != expected[path]}
     assert not changed, list(changed.items())[:5]
+    for path in set(expected) - set(exact):
+        assert actual[path] == pytest.approx(expected[path], rel=1e-12, abs=1e-12), path
     assert not any(math.isnan(value) for value in actual.values())
 
 
