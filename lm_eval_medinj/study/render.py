@@ -228,7 +228,8 @@ def _clean_md(report: dict[str, Any]) -> list[str]:
 
 def to_markdown(report: dict[str, Any], plots: list[str]) -> str:
     lines = ["# MedInjection-FR study report", ""]
-    lines.append("Models: " + ", ".join(f"{label} (`{m['folder']}`)" for label, m in report["models"].items()))
+    folders = {label: ", ".join(f"`{run['folder']}`" for run in m["runs"]) for label, m in report["models"].items()}
+    lines.append("Models: " + ", ".join(f"{label} ({runs})" for label, runs in folders.items()))
     lines.append(f"\nBaseline: {report['baseline']}.")
     if report["mismatches"]:
         lines += ["", "**Compared despite these mismatches (--allow-mismatch); only shared questions are scored:**", ""]

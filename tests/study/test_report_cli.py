@@ -123,3 +123,19 @@ def test_a_broken_samples_line_is_one_line(tmp_path: Path) -> None:
     done = report(f"--model=base={run}", "--baseline", "base", "--out", tmp_path / "x")
     (line,) = done.stderr.strip().splitlines()
     assert done.returncode == 2 and f"{path}:5: invalid JSON" in line
+
+
+def test_a_broken_results_file_or_a_question_given_twice_is_one_line(tmp_path: Path) -> None:
+    run = write_run(tmp_path / "base", 0)
+    (results,) = run.glob("results_*.json")
+    results.write_text('{"results": ', encoding="utf-8")
+    done = report(f"--model=base={run}", "--baseline", "base", "--out", tmp_path / "x")
+    (line,) = done.stderr.strip().splitlines()
+    assert done.returncode == 2 and f"{results}:1: invalid JSON" in line
+    again = write_run(tmp_path / "again", 0)
+    (samples,) = again.glob("samples_medinj_mcqu_all_gen_*.jsonl")
+    first = samples.read_bytes().splitlines(keepends=True)[0]
+    samples.write_bytes(samples.read_bytes() + first)
+    done = report(f"--model=base={again}", "--baseline", "base", "--out", tmp_path / "y")
+    (line,) = done.stderr.strip().splitlines()
+    assert done.returncode == 2 and f"{samples}:13: question medinj_mcqu_all_gen/mcqu-0 already at {samples}:1" in line
