@@ -13,14 +13,20 @@ def parser(prog: str) -> argparse.ArgumentParser:
     report = argparse.ArgumentParser(prog=prog, description=__doc__)
     report.add_argument(
         "--model", action="append", required=True, metavar="LABEL=FOLDER",
-        help="an lm-eval --output_path run with --log_samples (judge/score.py outputs in it are read too); "
-        "repeat per model; without LABEL= the label is the folder's name",
+        help="an lm-eval --output_path run with --log_samples (medinj judge outputs in it are read too); "
+        "repeat per model; without LABEL= the label is the folder's name; several runs under one label are "
+        "that model's training seeds (mean over seeds, seed-aware intervals)",
     )  # fmt: skip
     report.add_argument("--baseline", required=True, help="the label every other model is compared with")
     report.add_argument("--compare", action="append", default=[], metavar="A:B", help="an extra pair to compare")
     report.add_argument("--allow-mismatch", action="store_true", help="compare different questions or protocols")
     report.add_argument("--bootstrap", type=int, default=10_000, help="bootstrap resamples (default 10000)")
     report.add_argument("--seed", type=int, default=0)
+    report.add_argument(
+        "--exclude", type=Path, metavar="OVERLAP_JSON",
+        help="medinj overlap's overlap.json: adds Table 1 on the questions no training example overlaps, "
+        "and full minus clean per model",
+    )  # fmt: skip
     report.add_argument("--out", type=Path, required=True, help="folder for report.md, table1.csv, report.json, PNGs")
     return report
 
@@ -29,26 +35,31 @@ def run(argv: Sequence[str], prog: str = "medinj report") -> None:
     """Read the runs, compare them, write the report folder."""
     args = parser(prog).parse_args(argv)
     try:
+        from lm_eval_medinj.study.exclude import read_flagged
         from lm_eval_medinj.study.render import write_report
         from lm_eval_medinj.study.report import ReportOptions, build_report
-        from lm_eval_medinj.study.runs import StudyError, load_run
+        from lm_eval_medinj.study.runs import StudyError, load_run, sample_reader
     except ImportError as missing:
         raise SystemExit(
-            f"medinj report needs SciPy and matplotlib ({missing}): pip install 'lm-eval-medinj[study]'"
+            f"medinj report needs SciPy, matplotlib, threadpoolctl and pydantic ({missing}): "
+            "pip install 'lm-eval-medinj[study]'"
         ) from None
 
     try:
-        runs = []
+        exclude = read_flagged(args.exclude) if args.exclude is not None else None  # checked before the runs are read
+        runs, reader = [], sample_reader()  # one reader: each question's document parsed once, not once per run
         for spec in args.model:
             label, _, folder = spec.rpartition("=")
-            runs.append(load_run(label or Path(folder).name, Path(folder)))
+            runs.append(load_run(label or Path(folder).name, Path(folder), reader))
         pairs = []
         for pair in args.compare:
             a, sep, b = pair.partition(":")
             if not sep:
                 raise StudyError(f"--compare {pair!r}: expected A:B")
             pairs.append((a, b))
-        options = ReportOptions(args.baseline, tuple(pairs), args.allow_mismatch, args.bootstrap, args.seed)
+        options = ReportOptions(
+            args.baseline, tuple(pairs), args.allow_mismatch, args.bootstrap, args.seed, exclude=exclude
+        )
         written = write_report(build_report(runs, options), args.out)
     except StudyError as error:
         raise InputError(str(error)) from error

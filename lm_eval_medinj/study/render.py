@@ -11,6 +11,10 @@ from typing import Any
 
 from lm_eval_medinj.study.published import PUBLISHED_TABLE1
 
+_SEVERAL_SEEDS_NOTE = (
+    "a model with several seeds is not one fixed model, which McNemar's test needs; the seed-aware interval of "
+    "the difference is the comparison there."
+)
 METRIC_NAMES = {
     "em": "EM (mean of formats)",
     "em_mcqu": "EM MCQU",
@@ -25,8 +29,13 @@ def _write_atomic(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def _ci(cell: dict[str, float], digits: int = 2) -> str:
-    return f"{cell['estimate']:.{digits}f} [{cell['low']:.{digits}f}, {cell['high']:.{digits}f}]"
+def _ci(cell: dict[str, Any], digits: int = 2) -> str:
+    if cell["low"] is None or cell["high"] is None:
+        return f"{cell['estimate']:.{digits}f} [n/a]"
+    text = f"{cell['estimate']:.{digits}f} [{cell['low']:.{digits}f}, {cell['high']:.{digits}f}]"
+    if "seeds" in cell:
+        text += f" ({cell['seeds']} seeds, sd {cell['seed_sd']:.{digits}f})"
+    return text
 
 
 def _p(value: float) -> str:
@@ -34,12 +43,20 @@ def _p(value: float) -> str:
 
 
 def table1_rows(report: dict[str, Any]) -> list[dict[str, Any]]:
-    """One row per model, suite and metric (and judge metric): the CSV a user can diff."""
+    """One row per model, suite and metric (and judge metric): the CSV a user can diff.
+
+    The clean subset (``--exclude``) adds ``<metric>_clean`` and ``<metric>_full_minus_clean`` rows."""
     rows = []
     for suite, content in report["suites"].items():
-        for model, metrics in content["table"].items():
-            for metric, cell in metrics.items():
-                rows.append({"model": model, "suite": suite, "mode": content["mode"], "metric": metric, **cell})
+        tables = [("", content["table"])]
+        clean = content.get("clean") or {}
+        if "table" in clean:
+            tables += [("_clean", clean["table"]), ("_full_minus_clean", clean["full_minus_clean"])]
+        for suffix, table in tables:
+            for model, metrics in table.items():
+                for metric, cell in metrics.items():
+                    row = {"model": model, "suite": suite, "mode": content["mode"], "metric": metric + suffix}
+                    rows.append({**row, **cell})
     for model, metrics in (report.get("judge") or {}).get("table", {}).items():
         for metric, cell in metrics.items():
             if isinstance(cell, dict) and "estimate" in cell:
@@ -48,10 +65,15 @@ def table1_rows(report: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def to_csv(report: dict[str, Any]) -> str:
+    """``table1_rows`` as CSV; with several seeds per model, ``seeds`` and ``seed_sd`` columns too."""
+    rows = table1_rows(report)
+    columns = ["model", "suite", "mode", "metric", "estimate", "low", "high", "n"]
+    if any("seeds" in row for row in rows):
+        columns += ["seeds", "seed_sd"]
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, ["model", "suite", "mode", "metric", "estimate", "low", "high", "n"])
+    writer = csv.DictWriter(buffer, columns, extrasaction="ignore")
     writer.writeheader()
-    for row in table1_rows(report):
+    for row in rows:
         writer.writerow({key: round(value, 6) if isinstance(value, float) else value for key, value in row.items()})
     return buffer.getvalue()
 
@@ -64,6 +86,12 @@ def _table1_md(report: dict[str, Any]) -> list[str]:
         f"({report['bootstrap']['resamples']} resamples, seed {report['bootstrap']['seed']}; clusters resampled "
         "whole; EM is the unweighted mean of the MCQU and MCQ scores, as in the paper)."
     )
+    if "seeds" in report["bootstrap"]:
+        lines.append(
+            "A model with several runs is one configuration trained with several seeds: its score is the mean over "
+            "seeds (sd: the between-seed standard deviation), its interval a two-level bootstrap over seeds and "
+            "questions."
+        )
     for suite, content in report["suites"].items():
         metrics = [m for m in METRIC_NAMES if m in next(iter(content["table"].values()))]
         lines += ["", f"### {suite} ({content['mode']})", ""]
@@ -112,6 +140,11 @@ def _comparisons_md(report: dict[str, Any]) -> list[str]:
     lines += ["", "| suite | a | b | EM a - b | format | only a | only b | p | p (Holm) | MDE |"]
     lines.append("|---|---|---|---|---|---|---|---|---|---|")
     for comparison in report["comparisons"]:
+        if not comparison["mcnemar"]:
+            lines.append(
+                f"| {comparison['suite']} | {comparison['a']} | {comparison['b']} | {_ci(comparison['difference'])} | "
+                "all | n/a | n/a | n/a | n/a | n/a |"
+            )
         for fmt, test in comparison["mcnemar"].items():
             mde = f"{test['mde_points']:.2f}" if test["mde_points"] is not None else "n/a"
             lines.append(
@@ -127,10 +160,16 @@ def _comparisons_md(report: dict[str, Any]) -> list[str]:
         ]
         for entry in judge["comparisons"]:
             test = entry["mcnemar"]
+            if test is None:
+                lines.append(f"| mean verdict | {entry['a']} | {entry['b']} | {_ci(entry['difference'], 3)} | n/a | "
+                             "n/a | n/a | n/a |")  # fmt: skip
+                continue
             lines.append(
                 f"| mean verdict | {entry['a']} | {entry['b']} | {_ci(entry['difference'], 3)} | {test['only_a']} | "
                 f"{test['only_b']} | {_p(test['p_value'])} | {_p(test['p_holm'])} |"
             )
+    if any("mcnemar_note" in c for c in report["comparisons"] + (judge or {}).get("comparisons", [])):
+        lines += ["", "McNemar n/a: " + _SEVERAL_SEEDS_NOTE]
     return lines
 
 
@@ -150,14 +189,53 @@ def _breakdown_md(report: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _runs_md(report: dict[str, Any]) -> list[str]:
+    lines = ["## Runs", "", "Each model's chat template (lm-eval's sha256 of its text; none: no template applied), "
+             "model revision and the dataset revisions its questions were read from.", ""]  # fmt: skip
+    lines += ["| model | folder | chat template | model revision | data revision |", "|---|---|---|---|---|"]
+    for label, model in report["models"].items():
+        for run in model["runs"]:
+            template = run["chat_template_sha"] or ("applied, no hash" if run["chat_template_applied"] else "none")
+            revision = run.get("model_sha") or run.get("model_revision") or "unknown"
+            data = ", ".join(run.get("data_revisions") or []) or "unknown"
+            lines.append(f"| {label} | `{run['folder']}` | `{template}` | {revision} | {data} |")
+    return lines
+
+
+def _clean_md(report: dict[str, Any]) -> list[str]:
+    if "exclude" not in report:
+        return []
+    lines = ["", "## Clean subset (questions no training example overlaps)", ""]
+    lines.append(
+        f"Questions flagged by `{report['exclude']['file']}` are left out of the clean score. Full minus clean is "
+        "paired: both are computed on the same resamples of all questions (the clean score of a resample is the "
+        "mean over its clean questions). A positive gap that grows with the share of native training data is the "
+        "signature of contamination."
+    )
+    for suite, content in report["suites"].items():
+        clean = content["clean"]
+        lines += ["", f"### {suite} ({content['mode']}): {clean['flagged']} flagged, {clean['clean']} clean", ""]
+        if "table" not in clean:
+            lines.append(clean["note"])
+            continue
+        lines += ["| model | EM full | EM clean | full - clean | n clean |", "|---|---|---|---|---|"]
+        for model, cells in clean["table"].items():
+            full = content["table"][model]["em"]
+            diff = clean["full_minus_clean"][model]["em"]
+            lines.append(f"| {model} | {_ci(full)} | {_ci(cells['em'])} | {_ci(diff)} | {cells['em']['n']} |")
+    return lines
+
+
 def to_markdown(report: dict[str, Any], plots: list[str]) -> str:
     lines = ["# MedInjection-FR study report", ""]
-    lines.append("Models: " + ", ".join(f"{label} (`{m['folder']}`)" for label, m in report["models"].items()))
+    folders = {label: ", ".join(f"`{run['folder']}`" for run in m["runs"]) for label, m in report["models"].items()}
+    lines.append("Models: " + ", ".join(f"{label} ({runs})" for label, runs in folders.items()))
     lines.append(f"\nBaseline: {report['baseline']}.")
     if report["mismatches"]:
         lines += ["", "**Compared despite these mismatches (--allow-mismatch); only shared questions are scored:**", ""]
         lines += [f"- {problem}" for problem in report["mismatches"]]
-    lines += [""] + _table1_md(report) + _published_md(report) + _comparisons_md(report) + _breakdown_md(report)
+    lines += [""] + _runs_md(report) + [""] + _table1_md(report) + _clean_md(report) + _published_md(report)
+    lines += _comparisons_md(report) + _breakdown_md(report)
     if plots:
         lines += ["", "## Plots", ""] + [f"![{name}]({name})" for name in plots]
     return "\n".join(lines) + "\n"

@@ -4,17 +4,23 @@ A run folder is an lm-eval ``--output_path`` (run with ``--log_samples``), possi
 ``judge/score.py`` outputs beside the samples. Multiple-choice leaf tasks are grouped into
 *suites* as lm-eval groups them (``group_subtasks``): ``medinj_mcq_gen`` holds the MCQU and
 MCQ leaves whose unweighted mean is Table 1's EM. A leaf outside any group is its own suite.
+
+Samples are read one line at a time, and of each line only the document and the metric values
+(``study/samples.py``): a run of 60,000 MCQ questions is 0.9 GB of samples, mostly prompts.
+A question is keyed by its document's ``uid`` (``<benchmark>/<configuration>/<id>``) when it has
+one, else by its task and ``id``.
 """
 
 from __future__ import annotations
 
-import json
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from lm_eval_medinj.lm_eval_outputs import newest_by_name, newest_samples, read_json, read_jsonl
+from lm_eval_medinj.study.samples import SampleReader
 
 MCQ_FORMATS = ("mcqu", "mcq")
 MODES = ("gen", "choice", "greedy")
@@ -24,9 +30,13 @@ class StudyError(ValueError):
     """Runs that cannot be read, or compared, as asked."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Item:
-    """One scored multiple-choice question of one run."""
+    """One scored multiple-choice question of one run.
+
+    ``data_revision`` is the dataset revision the document was read from ("" when the run does not
+    say: unknown, comparable only with unknown).
+    """
 
     task: str
     id: str
@@ -38,10 +48,13 @@ class Item:
     hamming: float | None
     protocol: str
     prompt_source: str
+    uid: str = ""
+    data_revision: str = ""
 
     @property
-    def key(self) -> tuple[str, str]:
-        return self.task, self.id
+    def key(self) -> tuple[str, ...]:
+        """``(uid,)`` when the document has one, else ``(task, id)``: what joins a question across runs."""
+        return (self.uid,) if self.uid else (self.task, self.id)
 
 
 @dataclass(frozen=True)
@@ -81,23 +94,87 @@ def mode_of(task: str) -> str:
     return "choice"
 
 
-def _item(task: str, sample: Mapping[str, Any], where: str) -> Item:
-    doc = sample.get("doc") or {}
-    missing = [f"doc.{name}" for name in ("id", "task") if name not in doc] + (["em"] if "em" not in sample else [])
+def _text(value: Any) -> str:
+    """A document field as text, one shared copy per distinct value."""
+    return sys.intern(value if isinstance(value, str) else str(value))
+
+
+def _number(values: Mapping[str, Any], name: str, where: str) -> float:
+    value = values[name]
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise StudyError(f"{where}: {name} is {value!r}, not a number")
+    return float(value)
+
+
+@dataclass(frozen=True, slots=True)
+class _Doc:
+    """The fields of a question's document that the report reads."""
+
+    id: str
+    format: str
+    cluster: str
+    provenance: str
+    origin: str
+    protocol: str
+    prompt_source: str
+    uid: str
+    data_revision: str
+
+
+def _doc(doc: Mapping[str, Any], where: str) -> _Doc:
+    missing = [f"doc.{name}" for name in ("id", "task") if name not in doc]
     if missing:
-        raise StudyError(f"{where}: sample {sample.get('doc_id')!r} lacks {', '.join(missing)} (not a medinj MCQ task)")
+        raise StudyError(f"{where}: sample {doc.get('id')!r} lacks {', '.join(missing)} (not a medinj MCQ task)")
+    return _Doc(
+        id=_text(doc["id"]),
+        format=_text(doc["task"]),
+        cluster=_text(doc.get("cluster") or doc["id"]),
+        provenance=_text(doc.get("provenance", "")),
+        origin=_text(doc.get("origin", "")),
+        protocol=_text(doc.get("protocol", "")),
+        prompt_source=_text(doc.get("prompt_source", "")),
+        uid=_text(doc.get("uid") or ""),
+        data_revision=_text(doc.get("data_revision") or ""),
+    )
+
+
+def sample_reader() -> SampleReader[_Doc]:
+    """A reader of samples files that shares each distinct document between the runs it reads."""
+    return SampleReader(_doc)
+
+
+def _item(task: str, doc: _Doc, values: Mapping[str, Any], where: str) -> Item:
+    if "em" not in values:
+        raise StudyError(f"{where}: sample {doc.id!r} lacks em (not a medinj MCQ task)")
     return Item(
         task=task,
-        id=str(doc["id"]),
-        format=str(doc["task"]),
-        cluster=str(doc.get("cluster") or doc["id"]),
-        provenance=str(doc.get("provenance", "")),
-        origin=str(doc.get("origin", "")),
-        em=float(sample["em"]),
-        hamming=float(sample["hamming"]) if sample.get("hamming") is not None else None,
-        protocol=str(doc.get("protocol", "")),
-        prompt_source=str(doc.get("prompt_source", "")),
+        id=doc.id,
+        format=doc.format,
+        cluster=doc.cluster,
+        provenance=doc.provenance,
+        origin=doc.origin,
+        em=_number(values, "em", where),
+        hamming=_number(values, "hamming", where) if values.get("hamming") is not None else None,
+        protocol=doc.protocol,
+        prompt_source=doc.prompt_source,
+        uid=doc.uid,
+        data_revision=doc.data_revision,
     )
+
+
+def _leaf(task: str, path: Path, reader: SampleReader[_Doc]) -> list[Item] | None:
+    """The items of one samples file, streamed; None when it is not an MCQ leaf (no ``em`` on its first line)."""
+    items: list[Item] = []
+    seen: dict[tuple[str, ...], str] = {}
+    for where, doc, values in reader.read(path):
+        if not items and "em" not in values:
+            return None
+        item = _item(task, doc, values, where)
+        if item.key in seen:
+            raise StudyError(f"{where}: question {'/'.join(item.key)} already at {seen[item.key]}")
+        seen[item.key] = where
+        items.append(item)
+    return items or None
 
 
 def _suites(leaves: Mapping[str, list[Item]], groups: Mapping[str, list[str]]) -> dict[str, list[Item]]:
@@ -108,6 +185,9 @@ def _suites(leaves: Mapping[str, list[Item]], groups: Mapping[str, list[str]]) -
         if subtasks and all(task in leaves for task in subtasks):
             suites[group] = [item for task in subtasks for item in leaves[task]]
             grouped.update(subtasks)
+            keys = {item.key for item in suites[group]}
+            if len(keys) != len(suites[group]):
+                raise StudyError(f"{group}: its subtasks {', '.join(subtasks)} share questions (same uid)")
     for task, items in leaves.items():
         if task not in grouped:
             suites[task] = items
@@ -119,7 +199,7 @@ def _judged(path: Path) -> tuple[list[JudgedItem], dict[str, Any]]:
     summary_path = path.with_name(path.name.replace("judge_", "judge_results_", 1)).with_suffix(".json")
     if not summary_path.is_file():
         raise StudyError(f"{path}: its summary {summary_path.name} (written by judge/score.py) is missing")
-    summary = json.loads(summary_path.read_text(encoding="utf-8"))
+    summary = read_json(summary_path)
     task = Path(str(summary.get("samples", ""))).stem.removeprefix("samples_").rsplit("_", 1)[0]
     source = f"{summary.get('judge')} on {task}"
     rows = []
@@ -141,8 +221,12 @@ def _judged(path: Path) -> tuple[list[JudgedItem], dict[str, Any]]:
     return rows, summary
 
 
-def load_run(label: str, folder: Path) -> Run:
-    """Read one lm-eval output folder (results, samples, judge outputs)."""
+def load_run(label: str, folder: Path, reader: SampleReader[_Doc] | None = None) -> Run:
+    """Read one lm-eval output folder (results, samples, judge outputs).
+
+    Pass the same ``reader`` (:func:`sample_reader`) for every run of a report: each question's
+    document is then parsed once, not once per run."""
+    reader = reader or sample_reader()
     if not folder.is_dir():
         raise StudyError(f"model {label}: {folder} is not a folder")
     results = newest_by_name(folder.rglob("results_*.json"), "results_")
@@ -157,14 +241,21 @@ def load_run(label: str, folder: Path) -> Run:
         n_shot.update(data.get("n-shot") or {})
         for key in ("chat_template_sha", "system_instruction_sha", "fewshot_as_multiturn"):
             settings.setdefault(key, data.get(key))
-        settings.setdefault("model", (data.get("config") or {}).get("model_args"))
+        # lm-eval logs the template's text and hash only when it applied one (--apply_chat_template)
+        settings.setdefault("chat_template_applied", bool(data.get("chat_template") or data.get("chat_template_sha")))
+        config = data.get("config") or {}
+        settings.setdefault("model", config.get("model_args"))
+        for key in ("model_revision", "model_sha"):
+            settings.setdefault(key, config.get(key) or None)
     leaves: dict[str, list[Item]] = {}
     for task, path in newest_samples(folder).items():
-        samples = read_jsonl(path)
-        if samples and "em" in samples[0]:
-            leaves[task] = [_item(task, sample, str(path)) for sample in samples]
+        items = _leaf(task, path, reader)
+        if items is not None:
+            leaves[task] = items
     run = Run(label, folder, _suites(leaves, groups), settings=settings)
     run.settings["n_shot"] = {task: n_shot.get(task) for task in leaves}
+    revisions = {item.data_revision for items in leaves.values() for item in items}
+    run.settings["data_revisions"] = sorted(revision or "unknown" for revision in revisions)
     for path in sorted(folder.rglob("judge_*.jsonl")):
         rows, summary = _judged(path)
         run.judged += rows

@@ -33,21 +33,26 @@ def _run(command: list[str], cwd: Path) -> None:
     assert completed.returncode == 0, f"{command[:3]}...\n{completed.stderr[-3000:]}"
 
 
+def _train(model: Path, pools: Path, output_dir: Path, *mixtures: str) -> list[str]:
+    """train/sft.py for a few steps on CPU."""
+    return [
+        sys.executable, str(REPO / "train" / "sft.py"), "--mixtures", *mixtures,
+        "--settings", str(REPO / "train" / "configs" / "paper.yaml"),
+        "--model_name_or_path", str(model), "--data_dir", str(pools), "--output_dir", str(output_dir),
+        "--total", "20", "--max_steps", "6", "--per_device_train_batch_size", "2",
+        "--gradient_accumulation_steps", "1", "--max_length", "256", "--learning_rate", "5e-2",
+        "--use_cpu", "true", "--bf16", "false", "--activation_checkpointing", "false", "--save_steps", "6",
+        "--report_to", "none", "--dataloader_num_workers", "0",
+    ]  # fmt: skip
+
+
 @pytest.fixture(scope="module")
 def study(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """Runs the pipeline once; yields its folder (pools/, runs/, out/<model>/, report/)."""
     root = tmp_path_factory.mktemp("study")
     pools = write_pools(root / "pools", test_sizes=TEST_SIZES)
     encoder = build_tiny_encoder(root / "encoder")
-    _run([
-        sys.executable, str(REPO / "train" / "sft.py"), "--mixtures", "NAT", "TRAD",
-        "--settings", str(REPO / "train" / "configs" / "paper.yaml"),
-        "--model_name_or_path", str(tiny_model_dir), "--data_dir", str(pools), "--output_dir", str(root / "runs"),
-        "--total", "20", "--max_steps", "6", "--per_device_train_batch_size", "2",
-        "--gradient_accumulation_steps", "1", "--max_length", "256", "--learning_rate", "5e-2",
-        "--use_cpu", "true", "--bf16", "false", "--activation_checkpointing", "false", "--save_steps", "6",
-        "--report_to", "none", "--dataloader_num_workers", "0",
-    ], root)  # fmt: skip
+    _run(_train(tiny_model_dir, pools, root / "runs", "NAT", "TRAD"), root)
     metadata = {
         "data_dir": str(pools),
         "bertscore_model": str(encoder),
@@ -192,3 +197,105 @@ def test_runs_under_other_protocols_are_refused(study: Path, tmp_path: Path) -> 
 
     refused = _report(study, _copy_run(study, tmp_path, strict), tmp_path / "refused")
     assert refused.returncode != 0 and "medinj_mcq_gen: different protocol" in refused.stderr
+
+
+# --- seeds, clean subset and model families, on real runs ------------------------------------
+
+MCQ_SUITES = "medinj_mcq,medinj_mcq_gen"
+
+
+def _evaluate(model_args: str, output: Path, root: Path, *extra: str) -> Path:
+    _run([
+        str(BIN / "medinj"), "eval", "--tasks", MCQ_SUITES, "--model", "medinj-hf", "--model_args", model_args,
+        "--metadata", json.dumps({"data_dir": str(root / "pools")}), "--gen_kwargs", "max_gen_toks=24",
+        "--log_samples", "--output_path", str(output), *extra,
+    ], root)  # fmt: skip
+    return output
+
+
+@pytest.fixture(scope="module")
+def second_seed(study: Path, tiny_model_dir: Path) -> Path:
+    """NAT trained again with another seed (train/sft.py --seed 2) and evaluated on the MCQ suites."""
+    _run([*_train(tiny_model_dir, study / "pools", study / "runs_seed2", "NAT"), "--seed", "2"], study)
+    model_args = f"pretrained={tiny_model_dir},dtype=float32,peft={study / 'runs_seed2' / 'NAT' / 'adapter'}"
+    return _evaluate(model_args, study / "out" / "NAT_seed2", study, "--apply_chat_template")
+
+
+def _suite_em(folder: Path, suite: str, keep: Any = lambda doc: True) -> float:
+    """EM of a suite from the samples: the mean over formats of the mean over the kept questions."""
+    em = _em_by_doc(folder, suite)
+    return 50 * sum(np.mean([e for doc, e in em[fmt] if keep(doc)]) for fmt in ("mcqu", "mcq"))
+
+
+def _em_by_doc(folder: Path, suite: str) -> dict[str, list[tuple[dict[str, Any], float]]]:
+    mode = suite.removeprefix("medinj_mcq")
+    return {fmt: [(s["doc"], s["em"]) for s in _samples(folder, f"medinj_{fmt}_all{mode}")] for fmt in ("mcqu", "mcq")}
+
+
+def test_seeds_and_clean_subset_equal_the_samples(study: Path, second_seed: Path, tmp_path: Path) -> None:
+    out = study / "out"
+    docs = _em_by_doc(out / "base", "medinj_mcq")
+    # Flag two MCQU questions (named by the choice task, as an audit of the test set names them) and one MCQ.
+    flagged = [("medinj_mcqu_all", doc["id"]) for doc, _ in docs["mcqu"][:2]] + [("medinj_mcq_all_gen",
+               docs["mcq"][0][0]["id"])]  # fmt: skip
+    overlap = tmp_path / "overlap.json"
+    entries = [{"task": task, "id": id, "matches": [{"id": "train-7", "kind": "exact"}]} for task, id in flagged]
+    overlap.write_text(json.dumps({"settings": {}, "flagged": entries}), encoding="utf-8")
+    models = [f"--model=base={out / 'base'}", f"--model=NAT={out / 'NAT'}", f"--model=NAT={second_seed}",
+              f"--model=TRAD={out / 'TRAD'}"]  # fmt: skip
+    completed = subprocess.run(
+        [str(BIN / "medinj"), "report", *models, "--baseline", "base", "--bootstrap", "500", "--exclude", str(overlap),
+         "--out", str(tmp_path / "report")], capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert completed.returncode == 0, completed.stderr[-2000:]
+    report = json.loads((tmp_path / "report" / "report.json").read_text(encoding="utf-8"))
+    flagged_ids = {id for _, id in flagged}
+
+    def clean(doc: dict[str, Any]) -> bool:
+        return doc["id"] not in flagged_ids
+
+    for suite in ("medinj_mcq", "medinj_mcq_gen"):
+        table, section = report["suites"][suite]["table"], report["suites"][suite]["clean"]
+        seeds = [_suite_em(folder, suite) for folder in (out / "NAT", second_seed)]
+        assert table["NAT"]["em"]["estimate"] == pytest.approx(np.mean(seeds))
+        assert table["NAT"]["em"]["per_seed"] == pytest.approx(seeds)
+        assert table["NAT"]["em"]["seed_sd"] == pytest.approx(np.std(seeds, ddof=1))
+        assert section["flagged"] == 3 and section["clean"] == 15
+        for label, folders in (("base", [out / "base"]), ("NAT", [out / "NAT", second_seed]), ("TRAD", [out / "TRAD"])):
+            full = np.mean([_suite_em(folder, suite) for folder in folders])
+            clean_em = np.mean([_suite_em(folder, suite, clean) for folder in folders])
+            assert section["table"][label]["em"]["estimate"] == pytest.approx(clean_em)
+            assert section["full_minus_clean"][label]["em"]["estimate"] == pytest.approx(full - clean_em)
+    by_pair = {(c["suite"], c["a"], c["b"]): c for c in report["comparisons"]}
+    assert by_pair["medinj_mcq_gen", "NAT", "base"]["mcnemar"] == {}  # several seeds: no McNemar
+    trad = by_pair["medinj_mcq_gen", "TRAD", "base"]["mcnemar"]["mcq"]
+    a, b = (np.array([e for _, e in _em_by_doc(out / m, "medinj_mcq_gen")["mcq"]]) >= 0.5 for m in ("TRAD", "base"))
+    assert (trad["only_a"], trad["only_b"]) == (mcnemar_exact(a, b).only_a, mcnemar_exact(a, b).only_b)
+
+
+def test_two_chat_templates_are_compared_and_no_template_is_refused(
+    study: Path, tiny_model_dir: Path, tmp_path: Path
+) -> None:
+    other = tmp_path / "other-family"
+    shutil.copytree(tiny_model_dir, other)
+    template = other / "chat_template.jinja"
+    template.write_text("{#- another model family's template -#}\n" + template.read_text(encoding="utf-8"))
+    family = _evaluate(f"pretrained={other},dtype=float32", tmp_path / "family", study, "--apply_chat_template")
+    plain = _evaluate(f"pretrained={tiny_model_dir},dtype=float32", tmp_path / "plain", study)
+    base = study / "out" / "base"
+
+    def report(second: Path, out: Path) -> subprocess.CompletedProcess[str]:
+        command = [str(BIN / "medinj"), "report", f"--model=base={base}", f"--model=other={second}",
+                   "--baseline", "base", "--bootstrap", "200", "--out", str(out)]  # fmt: skip
+        return subprocess.run(command, capture_output=True, text=True, timeout=600)
+
+    compared = report(family, tmp_path / "families")
+    assert compared.returncode == 0, compared.stderr[-2000:]
+    results = [path for folder in (base, family) for path in folder.rglob("results_*.json")]
+    shas = [json.loads(path.read_text(encoding="utf-8"))["chat_template_sha"] for path in results]
+    assert len(set(shas)) == 2
+    text = (tmp_path / "families" / "report.md").read_text(encoding="utf-8")
+    assert all(f"`{sha}`" in text for sha in shas) and "Compared despite" not in text
+    refused = report(plain, tmp_path / "refused")
+    assert refused.returncode != 0 and "Traceback" not in refused.stderr
+    assert "different chat_template_applied: {'base': True, 'other': False}" in refused.stderr

@@ -40,10 +40,16 @@ BASE = [1, 0] * 10
 BETTER = [1] * 16 + [0] * 4
 
 
-def test_a_different_chat_template_or_few_shot_is_refused_naming_model_and_setting() -> None:
+def test_a_template_applied_to_one_run_only_or_other_few_shot_is_refused_naming_model_and_setting() -> None:
     options = ReportOptions(baseline="base", n_resamples=100)
-    template = [_run("base", BASE), _run("NAT", BETTER, chat_template_sha="def")]
-    with pytest.raises(StudyError, match=r"different chat_template_sha: \{'base': 'abc', 'NAT': 'def'\}"):
+    # Two model families, each in its own template: compared, each template's hash listed.
+    families = [_run("base", BASE, chat_template_applied=True), _run("NAT", BETTER, chat_template_sha="def")]
+    families[1].settings["chat_template_applied"] = True
+    assert check_comparable(families, options) == (["medinj_mcq_gen"], [])
+    report = build_report(families, options)
+    assert [report["models"][m]["runs"][0]["chat_template_sha"] for m in ("base", "NAT")] == ["abc", "def"]
+    template = [_run("base", BASE, chat_template_applied=True), _run("NAT", BETTER, chat_template_applied=False)]
+    with pytest.raises(StudyError, match=r"different chat_template_applied: \{'base': True, 'NAT': False\}"):
         check_comparable(template, options)
     shots = [_run("base", BASE), _run("NAT", BETTER, n_shot={"medinj_mcqu_all_gen": 5, "medinj_mcq_all_gen": 5})]
     with pytest.raises(StudyError, match="different n_shot"):
