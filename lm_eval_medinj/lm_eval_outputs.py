@@ -57,7 +57,7 @@ def read_json(path: Path) -> dict[str, Any]:
         data = json.loads(_text(path))
     except json.JSONDecodeError as error:
         raise OutputError(
-            f"{path}: invalid JSON at line {error.lineno} ({error.msg}); a truncated file? run lm-eval again"
+            f"{path}:{error.lineno}: invalid JSON ({error.msg}); a truncated file? run lm-eval again"
         ) from None
     if not isinstance(data, dict):
         raise OutputError(f"{path}: expected a JSON object, got {type(data).__name__}")
