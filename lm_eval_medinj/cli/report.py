@@ -27,6 +27,11 @@ def parser(prog: str) -> argparse.ArgumentParser:
         help="medinj overlap's overlap.json: adds Table 1 on the questions no training example overlaps, "
         "and full minus clean per model",
     )  # fmt: skip
+    report.add_argument(
+        "--human", type=Path, metavar="ANNOTATION_FOLDER",
+        help="a medinj annotate folder: adds each model's mean expert rating on its rated answers, and the "
+        "judge-human correlation on them",
+    )  # fmt: skip
     report.add_argument("--out", type=Path, required=True, help="folder for report.md, table1.csv, report.json, PNGs")
     return report
 
@@ -58,8 +63,9 @@ def run(argv: Sequence[str], prog: str = "medinj report") -> None:
                 raise StudyError(f"--compare {pair!r}: expected A:B")
             pairs.append((a, b))
         options = ReportOptions(
-            args.baseline, tuple(pairs), args.allow_mismatch, args.bootstrap, args.seed, exclude=exclude
-        )
+            args.baseline, tuple(pairs), args.allow_mismatch, args.bootstrap, args.seed, exclude=exclude,
+            human=args.human,
+        )  # fmt: skip
         written = write_report(build_report(runs, options), args.out)
     except StudyError as error:
         raise InputError(str(error)) from error

@@ -61,6 +61,9 @@ def table1_rows(report: dict[str, Any]) -> list[dict[str, Any]]:
         for metric, cell in metrics.items():
             if isinstance(cell, dict) and "estimate" in cell:
                 rows.append({"model": model, "suite": "judge", "mode": "judge", "metric": metric, **cell})
+    for model, cell in (report.get("human") or {}).get("table", {}).items():
+        if cell is not None:
+            rows.append({"model": model, "suite": "human", "mode": "human", "metric": "rating", **cell})
     return rows
 
 
@@ -115,6 +118,33 @@ def _table1_md(report: dict[str, Any]) -> list[str]:
                 f"| {model} | {_ci(cells['verdict'], 3)} | {_ci(cells['p_equivalent'], 3)} | {calibrated} | {lc} "
                 f"| {_ci(cells['words'], 1)} |"
             )
+    lines += _human_md(report)
+    return lines
+
+
+def _human_md(report: dict[str, Any]) -> list[str]:
+    human = report.get("human")
+    if not human:
+        return []
+    lines = ["", "### Human expert review (rated answers)", ""]
+    lines.append(
+        f"Mean rating on the {human['scale']} scale of `{human['folder']}` (an item: the mean over its raters), "
+        "with a bootstrap interval over each model's rated answers; not rated: no figure."
+    )
+    lines += ["", "| model | mean human rating | rated answers | raters per answer |", "|---|---|---|---|"]
+    for model, cell in human["table"].items():
+        if cell is None:
+            lines.append(f"| {model} | not rated | 0 | |")
+        else:
+            lines.append(f"| {model} | {_ci(cell, 3)} | {cell['n']} | {cell['raters_per_item']:.1f} |")
+    correlation = human.get("judge_correlation")
+    if correlation:
+        pearson, spearman = correlation["pearson"], correlation["spearman"]
+        lines.append(
+            f"\nJudge against humans on {correlation['n']} rated answers: Pearson r = {pearson['value']:.3f} "
+            f"[{pearson['low']:.3f}, {pearson['high']:.3f}], Spearman rho = {spearman['value']:.3f} "
+            f"[{spearman['low']:.3f}, {spearman['high']:.3f}] (95% bootstrap intervals over answers)."
+        )
     return lines
 
 

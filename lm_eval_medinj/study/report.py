@@ -27,10 +27,12 @@ from __future__ import annotations
 import statistics
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from lm_eval_medinj.study.human import human_section
 from lm_eval_medinj.study.published import published
 from lm_eval_medinj.study.runs import MCQ_FORMATS, Item, JudgedItem, Run, StudyError, mode_of
 from lm_eval_medinj.study.stats import (
@@ -67,6 +69,7 @@ class ReportOptions:
     seed: int = 0
     confidence: float = 0.95
     exclude: Flagged | None = None
+    human: Path | None = None  # a `medinj annotate` folder: the human column
 
 
 def _interval(estimate: float, low: float, high: float, n: int) -> dict[str, Any]:
@@ -527,4 +530,8 @@ def build_report(runs: Sequence[Run], options: ReportOptions) -> dict[str, Any]:
     report["tests_corrected"] = len(tests)
     if options.exclude is not None:
         report["exclude"] = {"file": str(options.exclude.path), "entries": options.exclude.entries}
+    if options.human is not None:
+        report["human"] = human_section(
+            options.human, runs, names, options.n_resamples, options.seed, options.confidence
+        )
     return report

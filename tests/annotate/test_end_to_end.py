@@ -12,6 +12,7 @@ from statistics import fmean
 from typing import Any
 
 import pytest
+from scipy.stats import pearsonr
 from sklearn.metrics import cohen_kappa_score
 
 from lm_eval_medinj.annotate.agreement import model_means
@@ -153,3 +154,24 @@ def test_sample_serve_rate_agreement_and_meta_eval_end_to_end(
     means = [fmean((_rating("alice", i), _rating("bob", i))) for i in items]
     assert metrics["n_items"] == n and metrics["rating_values"] == sorted(set(means))
     assert metrics["positive_rate"] == pytest.approx(4 / 6)  # above the folder's scale midpoint 3, not 3.5
+
+    # medinj report --human: the human column equals the raters' files, the judge-human r a recomputation
+    report_dir = tmp_path / "report"
+    command = [sys.executable, "-m", "lm_eval_medinj.cli", "report", "--model", f"tiny={run_a}",
+               "--model", f"tiny-b={run_b}", "--baseline", "tiny", "--bootstrap", "200", "--human", str(ann),
+               "--out", str(report_dir)]  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True, env=cli_env(), timeout=300, check=False)
+    assert done.returncode == 0, done.stderr[-4000:]
+    human = json.loads((report_dir / "report.json").read_text(encoding="utf-8"))["human"]
+    for model, (count, mean) in recomputed.items():
+        assert (human["table"][model]["n"], human["table"][model]["estimate"]) == (count, pytest.approx(mean))
+    judge_p = {}  # (model, record id) -> P(equivalent), from the judge's own rows beside each run's samples
+    for label, run in (("tiny", run_a), ("tiny-b", run_b)):
+        for row in map(json.loads, next(run.rglob("judge_*.jsonl")).read_text(encoding="utf-8").splitlines()):
+            judge_p[(label, row["id"])] = row["p_equivalent"]
+    per_item = {name: fmean((_rating("alice", name), _rating("bob", name))) for name in items}
+    pairs = [(judge_p[(entry.model, entry.id)], per_item[name]) for name, entry in folder.key.items()]
+    expected_r = pearsonr([p for p, _ in pairs], [h for _, h in pairs]).statistic
+    assert human["judge_correlation"]["n"] == n
+    assert human["judge_correlation"]["pearson"]["value"] == pytest.approx(expected_r)
+    assert "Human expert review" in (report_dir / "report.md").read_text(encoding="utf-8")
