@@ -139,7 +139,6 @@ def test_report_and_breakdown_on_a_missing_folder_print_one_line(
         main([*argv, "--debug"])
 
 
-@pytest.mark.slow
 def test_eval_prints_a_duplicate_record_id_as_one_line(
     tiny_model_dir: Path, demo_data_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,

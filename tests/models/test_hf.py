@@ -72,7 +72,7 @@ def _requests(manager: TaskManager, task_name: str, limit: int, model: HFLM, cha
 
 
 @pytest.mark.parametrize("chat", [False, True])
-@pytest.mark.parametrize("task_name", [pytest.param("medinj_mcq_native", marks=pytest.mark.slow), "medinj_mcqu_native"])
+@pytest.mark.parametrize("task_name", ["medinj_mcq_native", "medinj_mcqu_native"])
 def test_shared_prefix_scores_equal_plain_hf(
     demo_tasks: TaskManager, medinj_hf: MedinjHFLM, plain_hf: HFLM, task_name: str, chat: bool
 ) -> None:
@@ -80,7 +80,6 @@ def test_shared_prefix_scores_equal_plain_hf(
     assert_same_scores(plain_hf.loglikelihood(requests), medinj_hf.loglikelihood(requests))
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("chat", [False, True])
 def test_reusing_shared_heads_changes_no_score_and_no_output(
     demo_tasks: TaskManager, medinj_hf: MedinjHFLM, medinj_hf_no_reuse: MedinjHFLM, chat: bool
@@ -96,7 +95,6 @@ def test_reusing_shared_heads_changes_no_score_and_no_output(
     assert medinj_hf_no_reuse.reused_prefix_tokens == 0
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("chat", [False, True])
 def test_decoding_batches_together_changes_no_output(
     demo_tasks: TaskManager, medinj_hf: MedinjHFLM, medinj_hf_apart: MedinjHFLM, chat: bool
@@ -110,7 +108,6 @@ def test_decoding_batches_together_changes_no_output(
     assert together_rows == len(generated) > MODEL_ARGS["batch_size"], "batches should decode together"
 
 
-@pytest.mark.slow
 def test_decoding_groups_keep_their_cache_within_the_token_budget(
     demo_tasks: TaskManager,
     medinj_hf: MedinjHFLM,
@@ -145,7 +142,6 @@ def _with_forwards(model: HFLM, run: Callable[[], list[str]]) -> tuple[list[str]
         hook.remove()
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("chat", [False, True])
 def test_free_generation_decodes_batches_together_and_matches_plain_hf(
     demo_tasks: TaskManager, medinj_hf: MedinjHFLM, plain_hf: HFLM, chat: bool
@@ -176,7 +172,6 @@ def test_gen_tasks_emit_only_constrained_answers(demo_tasks: TaskManager, medinj
     assert set(results["results"]["medinj_mcq_all_gen"]) >= {"em,none", "hamming,none"}
 
 
-@pytest.mark.slow
 def test_frenchmedmcqa_gen_tasks_emit_only_constrained_answers(frenchmedmcqa_dir: Path, medinj_hf: MedinjHFLM) -> None:
     results = _evaluate(medinj_hf, _task_manager(frenchmedmcqa_dir), "medinj_frenchmedmcqa_gen", 8)
     assert check_gen_samples(results, ["medinj_frenchmedmcqa_mcqu_gen", "medinj_frenchmedmcqa_mcq_gen"]) == 16
@@ -226,7 +221,6 @@ def lora_adapter_dir(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFact
     return folder
 
 
-@pytest.mark.slow
 def test_a_peft_adapter_generates_and_scores_as_under_plain_hf(
     tiny_model_dir: Path, lora_adapter_dir: Path, demo_tasks: TaskManager
 ) -> None:
