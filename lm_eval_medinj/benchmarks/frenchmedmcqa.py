@@ -61,11 +61,7 @@ def load(
             return []
         files, data_revision = [data_dir], files_sha256([data_dir])
     else:
-        if data_dir is None:
-            snapshot = hub.snapshot(HUB_REPO, revision=revision)
-            root, data_revision = snapshot.path, snapshot.revision
-        else:
-            root, data_revision = data_dir, None
+        root, data_revision = hub.data_root(data_dir, HUB_REPO, None, revision)
         path = root / name
         if not path.is_file():
             if split != "test":

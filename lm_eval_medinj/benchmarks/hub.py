@@ -61,3 +61,13 @@ def snapshot(repo: str, allow_patterns: list[str] | None = None, revision: Revis
         ) from error
     # snapshot_download returns .../snapshots/<commit>/ for a repo revision
     return Snapshot(repo, path, path.name if len(path.name) == 40 else (wanted or "unknown"))
+
+
+def data_root(
+    data_dir: Path | None, repo: str, allow_patterns: list[str] | None, revision: Revision
+) -> tuple[Path, str | None]:
+    """The folder a benchmark reads: ``data_dir``, else ``repo``'s snapshot; and its Hub commit (``None``: local)."""
+    if data_dir is not None:
+        return data_dir, None
+    copy = snapshot(repo, allow_patterns, revision)
+    return copy.path, copy.revision

@@ -99,11 +99,7 @@ def load(
     if data_dir is not None and data_dir.is_file():
         found = data_dir if split == "test" else None
     else:
-        if data_dir is None:
-            snapshot = hub.snapshot(HUB_REPO, [f"{config}/*"], revision)
-            root, data_revision = snapshot.path, snapshot.revision
-        else:
-            root = data_dir
+        root, data_revision = hub.data_root(data_dir, HUB_REPO, [f"{config}/*"], revision)
         found = split_file(child_folder(root, config), split)
     if found is None:
         if split == "test":
