@@ -15,9 +15,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
-from lm_eval_medinj.benchmarks import frenchmedmcqa, hub, medinjection, mediqal
+from lm_eval_medinj.benchmarks import frenchmedmcqa, hub, medinjection, mediqal, single_file
 from lm_eval_medinj.benchmarks.layout import Split
 from lm_eval_medinj.errors import UsageError
 from lm_eval_medinj.records import MedRecord, Provenance, TaskType
@@ -55,7 +56,7 @@ BENCHMARKS: dict[str, Benchmark] = {
             medinjection.NAME,
             "MedInjection-FR (LREC 2026)",
             (*medinjection.HUB_REPOS.values(), medinjection.ALL_REPO),
-            medinjection.load,
+            partial(medinjection.load, file_parser=single_file.parse_any),
         ),
         Benchmark(
             frenchmedmcqa.NAME, "FrenchMedMCQA (Labrak et al., 2023)", (frenchmedmcqa.HUB_REPO,), frenchmedmcqa.load

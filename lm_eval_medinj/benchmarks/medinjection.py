@@ -213,12 +213,14 @@ def load(
     skip_invalid: bool = False,
     provenances: Sequence[Provenance] = ("native", "translated"),
     revision: hub.Revision = None,
+    file_parser: Parser | None = None,
 ) -> list[MedRecord]:
-    """Records of one task and split, pooled over ``provenances`` in that order."""
+    """Records of one task and split, pooled over ``provenances`` in that order (``file_parser``: see
+    :func:`load_subset`)."""
     return [
         record
         for provenance in provenances
-        for record in load_subset(provenance, task, split, data_dir, skip_invalid, revision)
+        for record in load_subset(provenance, task, split, data_dir, skip_invalid, revision, file_parser)
     ]
 
 
@@ -229,8 +231,13 @@ def load_subset(
     data_dir: Path | None = None,
     skip_invalid: bool = False,
     revision: hub.Revision = None,
+    file_parser: Parser | None = None,
 ) -> list[MedRecord]:
-    """Records of one subset, task and split: the Hub, a local Hub layout, the ALL parquet or one file."""
+    """Records of one subset, task and split: the Hub, a local Hub layout, the ALL parquet or one file.
+
+    A single file given as ``data_dir`` is the test split, its records read by ``file_parser`` (the
+    registry passes :func:`lm_eval_medinj.benchmarks.single_file.parse_any`, which recognises shapes).
+    """
     subset, split_folder = HUB_REPOS[provenance].split("/")[1], SPLIT_FOLDERS[split]
     looked_for = f"{subset}/{split_folder}/{task}/*.json"
     if data_dir is None:
@@ -241,9 +248,9 @@ def load_subset(
     if data_dir.is_file():
         if split != "test":
             return []
-        from lm_eval_medinj.benchmarks.single_file import parse_any
-
-        return _read_mixed([data_dir], parse_any, provenance, task, split, skip_invalid)
+        if file_parser is None:
+            raise DataNotFoundError(f"data_dir {data_dir} is a file: give a folder in the Hub layout")
+        return _read_mixed([data_dir], file_parser, provenance, task, split, skip_invalid)
     subset_dir = child_folder(data_dir, subset)
     if subset_dir is not None:
         split_dir = child_folder(subset_dir, split_folder)

@@ -139,3 +139,13 @@ def test_every_record_carries_where_it_was_read(tmp_path: Path) -> None:
     assert first.data_revision.startswith("sha256:") and first.data_revision == second.data_revision
     write(tmp_path, NATIVE_MCQU, [hub_record("q1"), hub_record("q2", answer="C")])
     assert load_native_mcqu(tmp_path)[0].data_revision != first.data_revision, "other bytes, other revision"
+
+
+def test_a_single_file_given_as_data_dir_is_the_test_split(tmp_path: Path) -> None:
+    """The one place a record's shape is recognised: a file a user gives on its own."""
+    path = write(tmp_path, Path("mine.json"), [hub_record("q1", origin="MediQAl"), hub_record("q2", origin="MedQA")])
+    medinjection = benchmark_named("medinjection")
+    (native,) = medinjection.load("mcqu", "test", path, provenances=["native"])
+    assert (native.id, native.provenance, native.uid) == ("q1", "native", "medinjection/native-mcqu/q1")
+    assert [r.id for r in medinjection.load("mcqu", "test", path, provenances=["translated"])] == ["q2"]
+    assert medinjection.load("mcqu", "validation", path, provenances=["native"]) == []
