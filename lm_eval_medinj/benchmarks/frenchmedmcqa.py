@@ -63,6 +63,11 @@ def load(
     else:
         root, data_revision = hub.data_root(data_dir, HUB_REPO, None, revision)
         path = root / name
+        if data_dir is None and not path.is_file():
+            raise DataNotFoundError(
+                f"{HUB_REPO} holds a loading script and a zip archive, not {name}: download the dataset's "
+                f'train.json, dev.json and test.json and pass their folder as --metadata \'{{"data_dir": "DIR"}}\''
+            )
         if not path.is_file():
             if split != "test":
                 return []

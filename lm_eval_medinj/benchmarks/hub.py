@@ -19,8 +19,11 @@ from lm_eval_medinj.benchmarks.layout import DATA_DIR_ENV, DataNotFoundError
 
 log = logging.getLogger(__name__)
 
-# repo id -> commit. See docs/STUDY.md ("Pinned data") for where each comes from.
-PINNED_REVISIONS: dict[str, str] = {}
+# repo id -> commit. A repo missing here is read at its latest revision, with a warning; the commit
+# read is recorded either way. Where each comes from: docs/STUDY.md ("Pinned data").
+PINNED_REVISIONS: dict[str, str] = {
+    "qanastek/frenchmedmcqa": "be9a03fde01d9f05107b14941af1ad99897691cf",
+}
 # One revision for every dataset, or one per repo id; None: the pinned ones.
 Revision = str | Mapping[str, str] | None
 
