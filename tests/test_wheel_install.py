@@ -123,3 +123,42 @@ def test_judge_and_meta_eval(installed: Installed, tiny_model_dir: Path) -> None
     installed.run(installed.medinj, "meta-eval", "--data", LABELLED, "--judge", f"hf:{tiny_model_dir}", "--cache",
                   cache, "--out", meta, "--n-boot", "50", "--no-progress")  # fmt: skip
     assert json.loads((meta / "metrics.json").read_text(encoding="utf-8"))["n_items"] > 0
+
+
+def test_the_other_subcommands(installed: Installed, tiny_model_dir: Path, tmp_path: Path) -> None:
+    """tasks-path, eval, breakdown, overlap and annotate: each one's smallest real job, from the wheel."""
+    from tests.oeq.conftest import OEQ_FIXTURE_DIR
+    from tests.oeq.models import build_tiny_encoder
+
+    tasks = installed.run(installed.medinj, "tasks-path").stdout.strip()
+    assert Path(tasks).is_relative_to(installed.root / "venv") and (Path(tasks) / "medinj").is_dir()
+
+    pools = write_pools(installed.root / "overlap-pools", test_sizes={"native": {"mcqu": 3}})
+    run = installed.root / "eval-choice"
+    data = json.dumps({"data_dir": str(pools)})
+    installed.run(installed.medinj, "eval", "--model", "hf", "--tasks", "medinj_mcqu_native", "--device", "cpu",
+                  "--model_args", f"pretrained={tiny_model_dir},dtype=float32", "--limit", "2",
+                  "--metadata", data, "--log_samples", "--output_path", run)  # fmt: skip
+    table = installed.run(installed.medinj, "breakdown", run, "--by", "provenance").stdout
+    assert "### medinj_mcqu_native by provenance" in table
+
+    mixtures = installed.root / "overlap-runs"
+    installed.run(installed.medinj, "train", "--mixtures", "NAT", "--data_dir", pools, "--total", "20",
+                  "--output_dir", mixtures, "--dry-run")  # fmt: skip
+    audit = installed.root / "audit"
+    installed.run(installed.medinj, "overlap", "--train", mixtures, "--tests", "medinj_mcqu_native",
+                  "--metadata", data, "--out", audit, "--no-progress")  # fmt: skip
+    assert "flagged" in json.loads((audit / "overlap.json").read_text(encoding="utf-8"))
+
+    encoder = build_tiny_encoder(tmp_path / "encoder")
+    metadata = {"data_dir": str(OEQ_FIXTURE_DIR), "bertscore_model": str(encoder), "bertscore_layer": 2,
+                "bertscore_rescale": False}  # fmt: skip
+    oeq = installed.root / "eval-oeq"
+    installed.run(installed.python, "-m", "lm_eval", "--model", "hf", "--tasks", "medinj_oeq_native",
+                  "--model_args", f"pretrained={tiny_model_dir},dtype=float32", "--device", "cpu",
+                  "--metadata", json.dumps(metadata), "--gen_kwargs", "max_gen_toks=8", "--log_samples",
+                  "--output_path", oeq)  # fmt: skip
+    ann = installed.root / "ann"
+    installed.run(installed.medinj, "annotate", "sample", "--model", f"tiny={oeq}", "--n", "2", "--out", ann)
+    assert len((ann / "items.jsonl").read_text(encoding="utf-8").splitlines()) == 2
+    installed.run(installed.medinj, "annotate", "agreement", ann)
