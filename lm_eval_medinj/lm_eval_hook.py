@@ -226,7 +226,12 @@ def _unsupported(problem: str) -> str:
 
 
 def register_backends(module: ModuleType | None = None) -> None:
-    """``medinj-hf`` and ``medinj-vllm`` in lm-eval's model registry, as lazy ``module:Class`` entries."""
+    """``medinj-hf`` and ``medinj-vllm`` in lm-eval's model registry, as lazy ``module:Class`` entries.
+
+    lm-eval's own models are registered first: ``get_model`` imports them only into an empty
+    registry, so registering ours into an empty one would hide ``hf`` and the rest.
+    """
+    import lm_eval.models  # noqa: F401  (lm-eval's models first; a no-op when the hook runs from its import)
     from lm_eval.api.registry import model_registry
 
     from lm_eval_medinj.models import BACKENDS

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -127,8 +128,9 @@ def test_the_real_shape_through_lm_eval_and_the_report(
     _check_mcq(results, samples, "")
     uids = [s["doc"]["uid"] for task in (*MCQ_TASKS, "medinj_mediqal_oeq") for s in samples[task]]
     assert len(uids) == len(set(uids)) == 8
-    report = tmp_path / "report"
-    medinj(["report", "--model", f"a={output}", "--model", f"b={output}", "--baseline", "a", "--bootstrap", "100",
+    report, again = tmp_path / "report", tmp_path / "out-again"
+    shutil.copytree(output, again)  # a second model, as far as the report can tell
+    medinj(["report", "--model", f"a={output}", "--model", f"b={again}", "--baseline", "a", "--bootstrap", "100",
             "--out", str(report)])  # fmt: skip
     suites = json.loads((report / "report.json").read_text(encoding="utf-8"))["suites"]
     assert {task: suites[task]["table"]["a"]["em"]["n"] for task in MCQ_TASKS} == dict.fromkeys(MCQ_TASKS, 3)
