@@ -39,7 +39,9 @@ def task_outputs(
     lm: Any, data_dir: Path, task: str, limit: int, chat: bool, metadata: dict[str, Any]
 ) -> dict[str, str]:
     """Each document's generated text, by record id."""
-    manager = TaskManager(include_path=str(tasks_path()), metadata={"data_dir": str(data_dir), **metadata})
+    manager = TaskManager(
+        include_path=str(tasks_path()), include_defaults=False, metadata={"data_dir": str(data_dir), **metadata}
+    )
     results = simple_evaluate(
         model=lm, tasks=[task], task_manager=manager, limit=limit, log_samples=True, apply_chat_template=chat
     )

@@ -46,7 +46,7 @@ def hub_dir(frenchmedmcqa_dir: Path, tmp_path_factory: pytest.TempPathFactory) -
 def runs(smollm2: tuple[Any, Any], hub_dir: Path) -> dict[str, list[dict[str, Any]]]:
     """The four decoding tasks and choice scoring on medinj-hf, choice scoring on plain hf."""
     model, tokenizer = smollm2
-    manager = TaskManager(include_path=str(tasks_path()), metadata={"data_dir": str(hub_dir)})
+    manager = TaskManager(include_path=str(tasks_path()), include_defaults=False, metadata={"data_dir": str(hub_dir)})
     samples: dict[str, list[dict[str, Any]]] = {}
     for cls in (MedinjHFLM, HFLM):
         lm = cls(pretrained=model, tokenizer=tokenizer, batch_size=8, device="cpu")
@@ -151,7 +151,9 @@ def test_choice_scoring_predicts_several_letters_where_the_model_prefers_them(
     chosen = tmp_path / "chosen" / "Native" / "Test" / "mcq"
     chosen.mkdir(parents=True)
     (chosen / "mcq_test.json").write_text(json.dumps([records[i] for i in SEVERAL_LETTER_QUESTIONS]), encoding="utf-8")
-    manager = TaskManager(include_path=str(tasks_path()), metadata={"data_dir": str(tmp_path / "chosen")})
+    manager = TaskManager(
+        include_path=str(tasks_path()), include_defaults=False, metadata={"data_dir": str(tmp_path / "chosen")}
+    )
     model, tokenizer = smollm2
     for cls in (HFLM, MedinjHFLM):
         lm = cls(pretrained=model, tokenizer=tokenizer, batch_size=8, device="cpu")

@@ -19,7 +19,9 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def frenchmedmcqa_tasks(frenchmedmcqa_dir: Path) -> TaskManager:
-    return TaskManager(include_path=str(tasks_path()), metadata={"data_dir": str(frenchmedmcqa_dir)})
+    return TaskManager(
+        include_path=str(tasks_path()), include_defaults=False, metadata={"data_dir": str(frenchmedmcqa_dir)}
+    )
 
 
 def _lm(cls: type[HFLM], smollm2: tuple[Any, Any]) -> HFLM:
@@ -45,7 +47,9 @@ def test_gen_outputs_match_their_constraints(
     """Both protocols, both formats; agreement with the authors' own procedure is
     ``test_authors_protocol.py``'s, with choice scoring a measured figure (docs/BENCHMARKS.md)."""
     manager = TaskManager(
-        include_path=str(tasks_path()), metadata={"data_dir": str(frenchmedmcqa_dir), "protocol": protocol}
+        include_path=str(tasks_path()),
+        include_defaults=False,
+        metadata={"data_dir": str(frenchmedmcqa_dir), "protocol": protocol},
     )
     tasks = ["medinj_frenchmedmcqa_mcqu_gen", "medinj_frenchmedmcqa_mcq_gen"]
     results = simple_evaluate(

@@ -69,7 +69,9 @@ def medinj_vllm(vllm_model_dir: Path):  # noqa: ANN201  (the class loads with vL
 
 
 def _manager(data_dir: Path, **metadata: str) -> TaskManager:
-    return TaskManager(include_path=str(tasks_path()), metadata={"data_dir": str(data_dir), **metadata})
+    return TaskManager(
+        include_path=str(tasks_path()), include_defaults=False, metadata={"data_dir": str(data_dir), **metadata}
+    )
 
 
 def test_choice_scoring_returns_finite_loglikelihoods(medinj_vllm, demo_data_dir: Path) -> None:  # noqa: ANN001
