@@ -14,17 +14,35 @@ class OutputError(InputError):
     """An lm-eval output file that cannot be read."""
 
 
+def _name(path: Path, prefix: str) -> str:
+    """A file's name without ``prefix`` and lm-eval's ``_<date>`` suffix (the task of a samples file)."""
+    return path.stem.removeprefix(prefix).rsplit("_", 1)[0]
+
+
 def newest_by_name(paths: Iterable[Path], prefix: str) -> dict[str, Path]:
     """Name (the stem without ``prefix`` and lm-eval's ``_<date>`` suffix) -> its newest file."""
     found: dict[str, Path] = {}
     for path in sorted(paths, key=lambda p: p.name):  # lm-eval's dates sort as text
-        found[path.stem.removeprefix(prefix).rsplit("_", 1)[0]] = path
+        found[_name(path, prefix)] = path
     return found
 
 
 def newest_samples(folder: Path) -> dict[str, Path]:
-    """Task name -> its newest ``samples_<task>_<date>.jsonl`` below ``folder``."""
-    return newest_by_name(folder.rglob("samples_*.jsonl"), "samples_")
+    """Task name -> its newest ``samples_<task>_<date>.jsonl`` below ``folder``.
+
+    lm-eval writes a model's samples into one sub-folder of ``--output_path``; a task's samples in two
+    sub-folders are two models' runs, and picking the newest would mix them: an error names them.
+    """
+    paths = list(folder.rglob("samples_*.jsonl"))
+    newest = newest_by_name(paths, "samples_")
+    for task, chosen in newest.items():
+        others = sorted({str(p.parent) for p in paths if _name(p, "samples_") == task} - {str(chosen.parent)})
+        if others:
+            raise OutputError(
+                f"{folder}: task {task} has samples in {chosen.parent} and {', '.join(others)}: several runs "
+                "below one folder; give one run's folder"
+            )
+    return newest
 
 
 def _text(path: Path) -> str:
