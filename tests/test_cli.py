@@ -158,3 +158,8 @@ def test_eval_prints_a_duplicate_record_id_as_one_line(
     last = capsys.readouterr().err.strip().splitlines()[-1]
     assert last.startswith("medinj eval: error: ") and str(path) in last and records[0]["id"] in last
     assert "duplicate id" in last
+
+
+def test_debug_before_the_command_keeps_the_traceback(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="no samples_"):
+        main(["--debug", "breakdown", str(tmp_path)])

@@ -12,6 +12,8 @@ import importlib
 import sys
 from collections.abc import Sequence
 
+from lm_eval_medinj.errors import DEBUG_FLAG
+
 # name -> (module with main(argv, prog), one-line help), in the order of the study
 COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("lm_eval_medinj.cli.train", "build the SFT mixtures and fine-tune a model on each (train/sft.py)"),
@@ -39,6 +41,8 @@ def usage() -> str:
 def main(argv: Sequence[str] | None = None) -> None:
     """``medinj COMMAND ...``: run one subcommand."""
     args = list(sys.argv[1:] if argv is None else argv)
+    debug = [arg for arg in args if arg == DEBUG_FLAG]  # anywhere, as every subcommand reads it
+    args = [arg for arg in args if arg != DEBUG_FLAG]
     if not args or args[0] in ("-h", "--help"):
         print(usage(), end="")
         return
@@ -47,7 +51,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         print(f"medinj: error: unknown command {command!r}\n\n{usage()}", file=sys.stderr, end="")
         raise SystemExit(2)
     module = importlib.import_module(COMMANDS[command][0])
-    module.main(rest, prog=f"medinj {command}")
+    module.main([*rest, *debug], prog=f"medinj {command}")
 
 
 if __name__ == "__main__":
