@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 PINNED_REVISIONS: dict[str, str] = {
     "qanastek/frenchmedmcqa": "be9a03fde01d9f05107b14941af1ad99897691cf",
 }
+_WARNED: set[str] = set()  # repos already said to be unpinned, once per process
 # One revision for every dataset, or one per repo id; None: the pinned ones.
 Revision = str | Mapping[str, str] | None
 
@@ -44,7 +45,8 @@ def revision_for(repo: str, revision: Revision) -> str | None:
     if isinstance(revision, Mapping) and repo in revision:
         return str(revision[repo])
     pinned = PINNED_REVISIONS.get(repo)
-    if pinned is None:
+    if pinned is None and repo not in _WARNED:
+        _WARNED.add(repo)
         log.warning("%s has no pinned revision in %s: reading its latest revision", repo, __name__)
     return pinned
 
