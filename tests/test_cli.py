@@ -163,3 +163,17 @@ def test_eval_prints_a_duplicate_record_id_as_one_line(
 def test_debug_before_the_command_keeps_the_traceback(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="no samples_"):
         main(["--debug", "breakdown", str(tmp_path)])
+
+
+def test_report_checks_its_flags_and_files_before_reading_any_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pytest.importorskip("scipy")
+    base = ["report", "--model", f"x={tmp_path / 'no-run'}", "--baseline", "x", "--out", str(tmp_path / "out")]
+    with pytest.raises(SystemExit) as stopped:
+        main([*base, "--bootstrap", "0"])
+    assert stopped.value.code == 2 and "at least 100 resamples, got 0" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as stopped:
+        main([*base, "--human", str(tmp_path / "no-annotations")])
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert stopped.value.code == 2 and "no-annotations" in line and "no-run" not in line

@@ -9,6 +9,17 @@ from pathlib import Path
 from lm_eval_medinj.errors import InputError, run_cli
 
 
+def _resamples(value: str) -> int:
+    """A number of bootstrap resamples: an integer of at least 100 (fewer gives no usable 95% interval)."""
+    try:
+        count = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {value!r}") from None
+    if count < 100:
+        raise argparse.ArgumentTypeError(f"at least 100 resamples, got {count}")
+    return count
+
+
 def parser(prog: str) -> argparse.ArgumentParser:
     report = argparse.ArgumentParser(prog=prog, description=__doc__)
     report.add_argument(
@@ -20,7 +31,7 @@ def parser(prog: str) -> argparse.ArgumentParser:
     report.add_argument("--baseline", required=True, help="the label every other model is compared with")
     report.add_argument("--compare", action="append", default=[], metavar="A:B", help="an extra pair to compare")
     report.add_argument("--allow-mismatch", action="store_true", help="compare different questions or protocols")
-    report.add_argument("--bootstrap", type=int, default=10_000, help="bootstrap resamples (default 10000)")
+    report.add_argument("--bootstrap", type=_resamples, default=10_000, help="bootstrap resamples (default 10000)")
     report.add_argument("--seed", type=int, default=0)
     report.add_argument(
         "--exclude", type=Path, metavar="OVERLAP_JSON",
@@ -41,6 +52,7 @@ def run(argv: Sequence[str], prog: str = "medinj report") -> None:
     args = parser(prog).parse_args(argv)
     try:
         from lm_eval_medinj.study.exclude import read_flagged
+        from lm_eval_medinj.study.human import read_annotations
         from lm_eval_medinj.study.render import write_report
         from lm_eval_medinj.study.report import ReportOptions, build_report
         from lm_eval_medinj.study.runs import StudyError, load_run, sample_reader
@@ -51,7 +63,9 @@ def run(argv: Sequence[str], prog: str = "medinj report") -> None:
         ) from None
 
     try:
-        exclude = read_flagged(args.exclude) if args.exclude is not None else None  # checked before the runs are read
+        # the --exclude and --human files are checked before the runs are read
+        exclude = read_flagged(args.exclude) if args.exclude is not None else None
+        human = read_annotations(args.human) if args.human is not None else None
         runs, reader = [], sample_reader()  # one reader: each question's document parsed once, not once per run
         for spec in args.model:
             label, _, folder = spec.rpartition("=")
@@ -64,7 +78,7 @@ def run(argv: Sequence[str], prog: str = "medinj report") -> None:
             pairs.append((a, b))
         options = ReportOptions(
             args.baseline, tuple(pairs), args.allow_mismatch, args.bootstrap, args.seed, exclude=exclude,
-            human=args.human,
+            human=human,
         )  # fmt: skip
         written = write_report(build_report(runs, options), args.out)
     except StudyError as error:

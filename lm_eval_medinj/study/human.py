@@ -12,12 +12,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from lm_eval_medinj.study.runs import Run, StudyError
 from lm_eval_medinj.study.stats import Stratum, mean_interval
+
+if TYPE_CHECKING:
+    from lm_eval_medinj.annotate.folder import AnnotationFolder
 
 # Fewer pairs than this: no correlation is reported.
 MIN_PAIRS = 3
@@ -33,17 +36,24 @@ def _judge_p(runs: Sequence[Run]) -> dict[tuple[str, Path, str, str], float]:
     return found
 
 
-def human_section(folder: Path, runs: Sequence[Run], labels: Sequence[str], n_resamples: int, seed: int,
-                  confidence: float) -> dict[str, Any]:  # fmt: skip
-    """The human table (label -> interval or ``None``: not rated) and the judge-human correlation."""
+def read_annotations(folder: Path) -> AnnotationFolder:
+    """The ``medinj annotate`` folder of ``--human``, validated (one line for a malformed one)."""
     try:
-        from lm_eval_medinj.annotate.folder import model_ratings, read_folder
-        from lm_eval_medinj.judge.stats import bootstrap, pearson, spearman
+        from lm_eval_medinj.annotate.folder import read_folder
     except ImportError as missing:
         raise StudyError(
             f"--human needs the annotate extra ({missing}): pip install 'lm-eval-medinj[annotate]'"
         ) from None
-    annotations = read_folder(folder)
+    return read_folder(folder)
+
+
+def human_section(annotations: AnnotationFolder, runs: Sequence[Run], labels: Sequence[str], n_resamples: int,
+                  seed: int, confidence: float) -> dict[str, Any]:  # fmt: skip
+    """The human table (label -> interval or ``None``: not rated) and the judge-human correlation."""
+    from lm_eval_medinj.annotate.folder import model_ratings
+    from lm_eval_medinj.judge.stats import bootstrap, pearson, spearman
+
+    folder = annotations.path
     rated = model_ratings(annotations)
     unknown = sorted(model for model, items in rated.items() if items and model not in labels)
     if unknown:

@@ -27,7 +27,6 @@ from __future__ import annotations
 import statistics
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -49,6 +48,7 @@ from lm_eval_medinj.study.stats import (
 )
 
 if TYPE_CHECKING:
+    from lm_eval_medinj.annotate.folder import AnnotationFolder
     from lm_eval_medinj.study.exclude import Flagged
 
 BREAKDOWN_FIELDS = ("provenance", "origin")
@@ -69,7 +69,7 @@ class ReportOptions:
     seed: int = 0
     confidence: float = 0.95
     exclude: Flagged | None = None
-    human: Path | None = None  # a `medinj annotate` folder: the human column
+    human: AnnotationFolder | None = None  # a `medinj annotate` folder, read: the human column
 
 
 def _interval(estimate: float, low: float, high: float, n: int) -> dict[str, Any]:

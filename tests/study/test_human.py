@@ -11,7 +11,7 @@ from scipy.stats import pearsonr
 
 from lm_eval_medinj.annotate.folder import write_folder
 from lm_eval_medinj.annotate.records import BlindItem, KeyEntry, Scale, Study
-from lm_eval_medinj.study.human import human_section
+from lm_eval_medinj.study.human import human_section, read_annotations
 from lm_eval_medinj.study.runs import JudgedItem, Run, StudyError
 
 # item -> (model, record id, judge P in the runs' rows, ratings by alice and bob)
@@ -48,7 +48,7 @@ def make_folder(root: Path) -> tuple[Path, dict[str, Run]]:
 
 def test_the_human_column_is_the_mean_over_raters_then_items(tmp_path: Path) -> None:
     folder, runs = make_folder(tmp_path)
-    section = human_section(folder, list(runs.values()), ["base", "NAT", "ALL"], 2000, 0, 0.95)
+    section = human_section(read_annotations(folder), list(runs.values()), ["base", "NAT", "ALL"], 2000, 0, 0.95)
     for model in ("NAT", "base"):
         means = [np.mean(ratings) for m, _, _, ratings in ITEMS.values() if m == model]
         cell = section["table"][model]
@@ -65,4 +65,4 @@ def test_the_human_column_is_the_mean_over_raters_then_items(tmp_path: Path) -> 
 def test_a_folder_rating_models_the_report_lacks_is_refused(tmp_path: Path) -> None:
     folder, runs = make_folder(tmp_path)
     with pytest.raises(StudyError, match="rates models NAT, which are not among this report's"):
-        human_section(folder, [runs["base"]], ["base"], 200, 0, 0.95)
+        human_section(read_annotations(folder), [runs["base"]], ["base"], 200, 0, 0.95)
