@@ -54,6 +54,7 @@ from lm_eval_medinj.judge.prompt import JudgePrompt, load_prompt
 from lm_eval_medinj.judge.scoring import score_items
 from lm_eval_medinj.models.hf import MedinjHFLM
 from lm_eval_medinj.paths import tasks_path
+from lm_eval_medinj.protocol.paper import allowed_token_ids
 
 REPO = Path(__file__).resolve().parents[1]
 OEQ_NEW_TOKENS = 512  # the OEQ tasks' max_gen_toks, the authors' max_new_tokens
@@ -252,7 +253,8 @@ def outside_model_cost(measured: Measured, probe: Measured | None) -> tuple[floa
 
 
 class AuthorsMask(LogitsProcessor):
-    """The authors' vocabulary mask: every logit but the allowed ids set to minus infinity."""
+    """The authors' vocabulary mask as their loop builds it, a new mask added at every step (timed as theirs;
+    the ids are :func:`lm_eval_medinj.protocol.paper.allowed_token_ids`, checked against their list in tests)."""
 
     def __init__(self, allowed: list[int]) -> None:
         self.allowed = allowed
@@ -261,21 +263,6 @@ class AuthorsMask(LogitsProcessor):
         mask = torch.full_like(scores, -float("inf"))
         mask[:, self.allowed] = 0
         return scores + mask
-
-
-def authors_allowed_ids(tokenizer: Any, classes: Sequence[str]) -> list[int]:
-    """Last token of each letter and " letter", of ",", ", ", " ", ",\\n", and the end tokens."""
-    ids = set()
-    for letter in classes:
-        ids.add(tokenizer.encode(letter.upper(), add_special_tokens=False)[-1])
-        ids.add(tokenizer.encode(" " + letter.upper(), add_special_tokens=False)[-1])
-    for separator in [",", ", ", " ", ",\n"]:
-        ids.add(tokenizer.encode(separator, add_special_tokens=False)[-1])
-    ids.add(tokenizer.eos_token_id)
-    for value in tokenizer.special_tokens_map.values():
-        if isinstance(value, str) and any(key in value.lower() for key in ("eos", "eot", "im_end")):
-            ids.add(tokenizer.convert_tokens_to_ids(value))
-    return sorted(ids)
 
 
 def authors_generate(
@@ -306,7 +293,7 @@ def prompt_turns(doc: dict[str, Any]) -> list[dict[str, str]]:
 def authors_mcq_answer(model: Any, tokenizer: Any, doc: dict[str, Any]) -> str:
     multi = doc["task"] == "mcq"
     budget = 2 * len(doc["option_letters"]) if multi else 1
-    mask = AuthorsMask(authors_allowed_ids(tokenizer, doc["option_letters"]))
+    mask = AuthorsMask(allowed_token_ids(tokenizer, doc["option_letters"]))
     return authors_generate(model, tokenizer, prompt_turns(doc), budget, [mask])
 
 
