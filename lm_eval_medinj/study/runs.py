@@ -146,6 +146,8 @@ def sample_reader() -> SampleReader[_Doc]:
 def _item(task: str, doc: _Doc, values: Mapping[str, Any], where: str) -> Item:
     if "em" not in values:
         raise StudyError(f"{where}: sample {doc.id!r} lacks em (not a medinj MCQ task)")
+    if doc.format not in MCQ_FORMATS:
+        raise StudyError(f"{where}: sample {doc.id!r}, field 'doc.task': {doc.format!r} is not one of {MCQ_FORMATS}")
     return Item(
         task=task,
         id=doc.id,
@@ -166,7 +168,9 @@ def _leaf(task: str, path: Path, reader: SampleReader[_Doc]) -> list[Item] | Non
     """The items of one samples file, streamed; None when it is not an MCQ leaf (no ``em`` on its first line)."""
     items: list[Item] = []
     seen: dict[tuple[str, ...], str] = {}
+    lines = 0
     for where, doc, values in reader.read(path):
+        lines += 1
         if not items and "em" not in values:
             return None
         item = _item(task, doc, values, where)
@@ -174,7 +178,17 @@ def _leaf(task: str, path: Path, reader: SampleReader[_Doc]) -> list[Item] | Non
             raise StudyError(f"{where}: question {'/'.join(item.key)} already at {seen[item.key]}")
         seen[item.key] = where
         items.append(item)
-    return items or None
+    if not lines:
+        raise StudyError(f"{path}: empty samples file (an interrupted lm-eval run? run it again)")
+    return items
+
+
+def _mapping(data: Mapping[str, Any], key: str, path: Path) -> Mapping[str, Any]:
+    """An object field of a results file (absent or null: empty); anything else is an error naming it."""
+    value = data.get(key) or {}
+    if not isinstance(value, Mapping):
+        raise StudyError(f"{path}: field {key!r} is {type(value).__name__}, not an object (an lm-eval results file?)")
+    return value
 
 
 def _suites(leaves: Mapping[str, list[Item]], groups: Mapping[str, list[str]]) -> dict[str, list[Item]]:
@@ -237,13 +251,13 @@ def load_run(label: str, folder: Path, reader: SampleReader[_Doc] | None = None)
     n_shot: dict[str, Any] = {}
     for path in results.values():
         data = read_json(path)
-        groups.update(data.get("group_subtasks") or {})
-        n_shot.update(data.get("n-shot") or {})
+        groups.update(_mapping(data, "group_subtasks", path))
+        n_shot.update(_mapping(data, "n-shot", path))
         for key in ("chat_template_sha", "system_instruction_sha", "fewshot_as_multiturn"):
             settings.setdefault(key, data.get(key))
         # lm-eval logs the template's text and hash only when it applied one (--apply_chat_template)
         settings.setdefault("chat_template_applied", bool(data.get("chat_template") or data.get("chat_template_sha")))
-        config = data.get("config") or {}
+        config = _mapping(data, "config", path)
         settings.setdefault("model", config.get("model_args"))
         for key in ("model_revision", "model_sha"):
             settings.setdefault(key, config.get(key) or None)

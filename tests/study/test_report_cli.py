@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+from lm_eval_medinj.study.runs import StudyError, load_run
 from tests.study.test_samples import lm_eval_line
 
 REPO = Path(__file__).resolve().parents[2]
@@ -139,3 +142,38 @@ def test_a_broken_results_file_or_a_question_given_twice_is_one_line(tmp_path: P
     done = report(f"--model=base={again}", "--baseline", "base", "--out", tmp_path / "y")
     (line,) = done.stderr.strip().splitlines()
     assert done.returncode == 2 and f"{samples}:13: question medinj_mcqu_all_gen/mcqu-0 already at {samples}:1" in line
+
+
+def _results_field(run: Path, key: str, value: object) -> None:
+    (results,) = run.glob("results_*.json")
+    data = json.loads(results.read_text(encoding="utf-8"))
+    data[key] = value
+    results.write_text(json.dumps(data), encoding="utf-8")
+
+
+def _first_doc_task(run: Path, value: object) -> None:
+    (samples,) = run.glob("samples_medinj_mcqu_all_gen_*.jsonl")
+    lines = samples.read_bytes().splitlines(keepends=True)
+    sample = json.loads(lines[0])
+    sample["doc"]["task"] = value
+    lines[0] = (json.dumps(sample) + "\n").encode()
+    samples.write_bytes(b"".join(lines))
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        (lambda run: _results_field(run, "group_subtasks", ["medinj_mcq_gen"]), "field 'group_subtasks' is list"),
+        (lambda run: _results_field(run, "config", "pretrained=tiny"), "field 'config' is str"),
+        (lambda run: _first_doc_task(run, "oeq"), "sample 'mcqu-0', field 'doc.task': 'oeq' is not one of"),
+        (lambda run: next(run.glob("samples_medinj_mcq_all_gen_*.jsonl")).write_bytes(b""), "empty samples file"),
+    ],
+)
+def test_a_results_or_samples_file_of_the_wrong_shape_is_refused_naming_it(
+    tmp_path: Path, damage: Callable[[Path], None], message: str
+) -> None:
+    run = write_run(tmp_path / "base", 0)
+    damage(run)
+    with pytest.raises(StudyError, match=re.escape(message)) as refused:
+        load_run("base", run)
+    assert str(run) in str(refused.value)
