@@ -10,13 +10,13 @@ A data or usage error is one line, exit status 2 (``--debug`` or ``MEDINJ_DEBUG=
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from lm_eval_medinj.errors import UsageError, run_cli
+from lm_eval_medinj.files import write_json_atomic
 
 PROG = "medinj annotate"
 
@@ -91,10 +91,7 @@ def _agreement(args: argparse.Namespace) -> None:
     report = agreement_report(folder, args.n_boot, args.seed, args.min_spread)
     print(to_text(report))
     if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        partial = args.json.with_name(f".{args.json.name}.partial")
-        partial.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-        partial.replace(args.json)
+        write_json_atomic(args.json, report)
         print(f"\nwritten: {args.json}")
 
 

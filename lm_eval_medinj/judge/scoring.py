@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import time
 from collections.abc import Sequence
@@ -14,6 +13,7 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
+from lm_eval_medinj.files import write_text_atomic
 from lm_eval_medinj.judge.backends import JudgeBackend
 from lm_eval_medinj.judge.cache import JudgementCache
 from lm_eval_medinj.judge.calibration import Calibration
@@ -172,14 +172,6 @@ class ScoredFile:
     samples: Path
     aggregate: dict[str, Any] | None
     failures: tuple[ItemFailure, ...]
-
-
-def write_text_atomic(path: Path, text: str) -> None:
-    """Write beside ``path`` then rename: a kill never leaves half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
 
 
 def score_file(

@@ -6,14 +6,13 @@ Both are written through a temporary file renamed into place: a reader never see
 
 from __future__ import annotations
 
-import os
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
+from lm_eval_medinj.files import write_json_atomic, write_text_atomic
 from lm_eval_medinj.overlap.audit import KINDS, AuditResult, Match
 from lm_eval_medinj.overlap.near import MINHASH_SEED, MISS_TARGET, SHINGLE_SIZE
-from lm_eval_medinj.training.mixtures import write_json_atomic
 
 NORMALISATION = (
     "Unicode NFKC, case-folded, punctuation (Unicode P*) to spaces, whitespace collapsed, accents kept; "
@@ -169,14 +168,6 @@ def markdown(record: dict[str, Any]) -> str:
     for task, row in tests.items():
         lines.append(f"| {task} | " + " | ".join(_cell(row["kinds"][k], row["questions"]) for k in KINDS) + " |")
     return "\n".join(lines) + "\n"
-
-
-def write_text_atomic(path: Path, text: str) -> None:
-    """Write text through a temporary file renamed into place."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
 
 
 def write_outputs(result: AuditResult, out: Path, command: dict[str, Any]) -> dict[str, Any]:

@@ -5,10 +5,10 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 from pathlib import Path
 from typing import Any
 
+from lm_eval_medinj.files import write_text_atomic
 from lm_eval_medinj.study.published import PUBLISHED_TABLE1
 
 _SEVERAL_SEEDS_NOTE = (
@@ -21,12 +21,6 @@ METRIC_NAMES = {
     "em_mcq": "EM MCQ",
     "hamming_mcq": "Hamming MCQ",
 }
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
 
 
 def _ci(cell: dict[str, Any], digits: int = 2) -> str:
@@ -329,7 +323,7 @@ def write_report(report: dict[str, Any], out: Path) -> list[Path]:
     if report.get("judge"):
         plot_judge_length(report, out / "judge_vs_length.png")
         plots.append("judge_vs_length.png")
-    _write_atomic(out / "report.json", json.dumps(report, indent=2, ensure_ascii=False))
-    _write_atomic(out / "table1.csv", to_csv(report))
-    _write_atomic(out / "report.md", to_markdown(report, plots))
+    write_text_atomic(out / "report.json", json.dumps(report, indent=2, ensure_ascii=False))
+    write_text_atomic(out / "table1.csv", to_csv(report))
+    write_text_atomic(out / "report.md", to_markdown(report, plots))
     return [out / name for name in ("report.md", "table1.csv", "report.json", *plots)]

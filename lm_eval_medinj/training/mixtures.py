@@ -15,9 +15,7 @@ A configuration is evaluated on the whole validation split of its provenances an
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
-import os
 import random
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -29,6 +27,7 @@ from lm_eval_medinj.benchmarks.hub import Revision
 from lm_eval_medinj.benchmarks.layout import DataNotFoundError, Split
 from lm_eval_medinj.benchmarks.medinjection import HUB_REPOS, SPLIT_FOLDERS
 from lm_eval_medinj.benchmarks.medinjection import load_subset as load_medinjection
+from lm_eval_medinj.files import write_json_atomic, write_text_atomic
 from lm_eval_medinj.records import PROVENANCES, TASK_TYPES, MedRecord, Provenance, TaskType
 
 log = logging.getLogger(__name__)
@@ -235,21 +234,10 @@ def build_mixture(
     return Mixture(config, selected, manifest)
 
 
-def write_json_atomic(path: Path, payload: Any) -> None:
-    """Write JSON through a temporary file renamed into place, so readers never see half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(payload, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
-
-
 def write_mixture(mixture: Mixture, folder: Path) -> Path:
     """Write ``manifest.json`` and ``ids.txt`` (the ordered example ids) to ``folder``."""
     folder.mkdir(parents=True, exist_ok=True)
-    ids = folder / "ids.txt"
-    tmp = folder / f".ids.txt.{os.getpid()}.tmp"
-    tmp.write_text("".join(f"{r.id}\n" for r in mixture.records), encoding="utf-8")
-    os.replace(tmp, ids)
+    write_text_atomic(folder / "ids.txt", "".join(f"{r.id}\n" for r in mixture.records))
     manifest = folder / "manifest.json"
     write_json_atomic(manifest, mixture.manifest)
     return manifest

@@ -39,9 +39,10 @@ from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, IntervalStrategy
 from trl import SFTConfig, SFTTrainer
 
 from lm_eval_medinj.errors import InputError, one_line
+from lm_eval_medinj.files import write_json_atomic
 from lm_eval_medinj.records import MedRecord
 from lm_eval_medinj.training.examples import to_dataset
-from lm_eval_medinj.training.mixtures import Mixture, ids_sha256, write_json_atomic, write_mixture
+from lm_eval_medinj.training.mixtures import Mixture, ids_sha256, write_mixture
 from lm_eval_medinj.training.settings import ModelArguments, ScriptArguments
 
 log = logging.getLogger(__name__)
