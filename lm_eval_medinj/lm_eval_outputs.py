@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from lm_eval_medinj import files
 from lm_eval_medinj.errors import InputError
 
 
@@ -45,25 +45,9 @@ def newest_samples(folder: Path) -> dict[str, Path]:
     return newest
 
 
-def _text(path: Path) -> str:
-    try:
-        return path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as error:
-        raise OutputError(f"{path}: not UTF-8 text (byte {error.start})") from None
-
-
 def read_jsonl(path: Path) -> list[dict[str, Any]]:
     """The rows of a JSON Lines file; a bad line, or no row at all, is an error naming the file (and line)."""
-    rows = []
-    for line_no, line in enumerate(_text(path).splitlines(), start=1):
-        if line.strip():
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as error:
-                raise OutputError(f"{path}:{line_no}: invalid JSON ({error.msg}); a truncated file?") from None
-            if not isinstance(row, dict):
-                raise OutputError(f"{path}:{line_no}: expected a JSON object")
-            rows.append(row)
+    rows = files.read_jsonl(path, OutputError)
     if not rows:
         raise OutputError(f"{path}: empty file, no rows (an interrupted lm-eval run? run it again)")
     return rows
@@ -71,12 +55,4 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
 
 def read_json(path: Path) -> dict[str, Any]:
     """A JSON object file (lm-eval's ``results_*.json``); a truncated or other file is an error naming it."""
-    try:
-        data = json.loads(_text(path))
-    except json.JSONDecodeError as error:
-        raise OutputError(
-            f"{path}:{error.lineno}: invalid JSON ({error.msg}); a truncated file? run lm-eval again"
-        ) from None
-    if not isinstance(data, dict):
-        raise OutputError(f"{path}: expected a JSON object, got {type(data).__name__}")
-    return data
+    return files.read_json(path, OutputError)

@@ -15,7 +15,7 @@ from lm_eval_medinj.lm_eval_outputs import OutputError, read_json, read_jsonl
         (b"", "empty file, no rows"),
         (b'{"doc": {"id": "q1"}, "em": 1.0}\n{"doc": {"id": "q2"}, "e', ":2: invalid JSON"),
         (b'{"doc": 1}\n[1, 2]\n', ":2: expected a JSON object"),
-        (b'{"doc": "\xff"}', r"not UTF-8 text \(byte 9\)"),
+        (b'{"doc": "\xff"}', r"not UTF-8 text \(byte 9: invalid start byte\)"),
     ],
 )
 def test_bad_samples_files(tmp_path: Path, content: bytes, message: str) -> None:

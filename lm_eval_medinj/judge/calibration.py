@@ -11,6 +11,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, FiniteFloat, NonNegativeInt, ValidationError, model_validator
 
 from lm_eval_medinj.errors import InputError
+from lm_eval_medinj.files import read_text
 
 EPS = 1e-6
 
@@ -100,8 +101,6 @@ class Calibration:
     @classmethod
     def load(cls, path: Path) -> Calibration:
         """A calibration file, checked against :class:`CalibrationFile`: a corrupt or edited one is one line."""
-        from lm_eval_medinj.judge.items import read_text
-
         try:
             data = json.loads(read_text(path))
         except json.JSONDecodeError as error:

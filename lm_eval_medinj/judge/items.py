@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from lm_eval_medinj.errors import InputError, UsageError, one_line
+from lm_eval_medinj.files import read_jsonl, read_text
 
 RATING_COLUMNS = ("rating", "human", "human_rating", "label", "score")
 
@@ -37,31 +38,6 @@ class LabelledItem:
 
     item: JudgeItem
     rating: float
-
-
-def read_text(path: Path) -> str:
-    """A file's text: UTF-8, with or without a byte order mark; anything else is one line."""
-    try:
-        return path.read_bytes().decode("utf-8-sig")
-    except UnicodeDecodeError as error:
-        raise InputError(f"{path}: not UTF-8 text (byte {error.start}: {error.reason})") from None
-    except IsADirectoryError:
-        raise InputError(f"{path}: a folder, not a file") from None
-
-
-def _jsonl(path: Path) -> list[dict[str, Any]]:
-    rows = []
-    for line_no, line in enumerate(read_text(path).splitlines(), start=1):
-        if line.strip():
-            try:
-                row = json.loads(line)
-            except (json.JSONDecodeError, RecursionError) as error:
-                reason = error.msg if isinstance(error, json.JSONDecodeError) else "nested too deeply"
-                raise InputError(f"{path}:{line_no}: invalid JSON ({reason})") from None
-            if not isinstance(row, dict):
-                raise InputError(f"{path}:{line_no}: expected a JSON object")
-            rows.append(row)
-    return rows
 
 
 def _text(value: Any, where: str, field: str) -> str | None:
@@ -132,7 +108,7 @@ def read_items(path: Path) -> list[JudgeItem]:
     """Items of an lm-eval samples file or a plain JSONL of question / reference (or messages) / candidate.
 
     An empty file is an error: there is nothing to judge, and no aggregate to write."""
-    items = [item_from_row(row, f"{path}#{i}") for i, row in enumerate(_jsonl(path))]
+    items = [item_from_row(row, f"{path}#{i}") for i, row in enumerate(read_jsonl(path))]
     if not items:
         raise InputError(f"{path}: no items to judge (the file is empty)")
     return items
@@ -172,7 +148,7 @@ def read_labelled(path: Path, rater: str | None = None) -> list[LabelledItem]:
         except csv.Error as error:
             raise InputError(f"{path}: not a readable CSV ({error})") from None
     else:
-        rows = _jsonl(path)
+        rows = read_jsonl(path)
     if not rows:
         raise InputError(f"{path}: no rated items (the file is empty, or holds only a header)")
     labelled = []

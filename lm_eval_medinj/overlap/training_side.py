@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import hashlib
 import itertools
-import json
 import re
 import sys
 from collections import Counter
@@ -32,6 +31,7 @@ from lm_eval_medinj.benchmarks.frenchmedmcqa import load as load_frenchmedmcqa
 from lm_eval_medinj.benchmarks.medinjection import HUB_REPOS
 from lm_eval_medinj.benchmarks.mediqal import load as load_mediqal
 from lm_eval_medinj.errors import InputError, UsageError
+from lm_eval_medinj.files import read_json, read_text
 from lm_eval_medinj.overlap.progress import bar
 from lm_eval_medinj.overlap.text import line_keys, pack_questions
 from lm_eval_medinj.records import PROVENANCES, TASK_TYPES, MedRecord, Provenance, TaskType
@@ -176,12 +176,7 @@ def read_manifest(folder: Path) -> Manifest:
     for required in (file, ids_file):
         if not required.is_file():
             raise InputError(f"{folder}: no {required.name}; a mixture folder of train/sft.py --dry-run holds both")
-    try:
-        manifest = json.loads(file.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise InputError(f"{file}: not JSON ({error})") from None
-    if not isinstance(manifest, dict):
-        raise InputError(f"{file}: expected a JSON object, got {type(manifest).__name__}")
+    manifest = read_json(file)
     config = _field(manifest, "config", file)
     if config not in CONFIGURATIONS:
         raise InputError(f"{file}: field 'config' is {config!r}, not one of {', '.join(CONFIGURATIONS)}")
@@ -199,7 +194,7 @@ def read_manifest(folder: Path) -> Manifest:
     sha = _field(manifest, "ids_sha256", file)
     if not isinstance(sha, str) or not _SHA256.fullmatch(sha):
         raise InputError(f"{file}: field 'ids_sha256' is {sha!r}; expected a SHA-256 in hex")
-    ids = ids_file.read_text(encoding="utf-8").splitlines()
+    ids = read_text(ids_file).splitlines()
     if hashlib.sha256("\n".join(ids).encode("utf-8")).hexdigest() != sha:
         raise InputError(f"{ids_file}: its ids do not hash to the manifest's ids_sha256 ({file}); the two disagree")
     return Manifest(folder, config, tuple(provenances), tuple(tasks), source, ids)

@@ -10,13 +10,14 @@ when task and ``id`` are those of an entry. Tasks are compared without their dec
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from lm_eval_medinj.errors import InputError
+from lm_eval_medinj.files import read_json
 from lm_eval_medinj.study.runs import Item, StudyError
 
 _MODE_SUFFIXES = ("_gen", "_greedy")
@@ -77,13 +78,11 @@ def _where(location: tuple[int | str, ...]) -> str:
 def read_flagged(path: Path) -> Flagged:
     """The flagged questions of ``path``; a file that is not an overlap file is one error line."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = read_json(path)
     except OSError as error:
         raise StudyError(f"--exclude {path}: cannot be read ({error.strerror or error})") from None
-    except UnicodeDecodeError:
-        raise StudyError(f"--exclude {path}: not UTF-8 text") from None
-    except json.JSONDecodeError as error:
-        raise StudyError(f"--exclude {path}:{error.lineno}: invalid JSON ({error.msg})") from None
+    except InputError as error:
+        raise StudyError(f"--exclude {error}") from None
     try:
         overlap = _OverlapFile.model_validate(data)
     except ValidationError as error:

@@ -23,6 +23,7 @@ from transformers import HfArgumentParser
 from trl import SFTConfig
 
 from lm_eval_medinj.errors import InputError, one_line
+from lm_eval_medinj.files import read_text
 from lm_eval_medinj.prompts import PROMPT_SOURCES
 from lm_eval_medinj.training.mixtures import DEFAULT_SEED, DEFAULT_TASKS, DEFAULT_TOTAL
 
@@ -144,12 +145,9 @@ def load_settings_file(path: str | Path) -> dict[str, Any]:
     """A YAML mapping of flag names (without dashes) to values; unreadable YAML is one line naming
     the file, line and column."""
     try:
-        with open(path, encoding="utf-8-sig") as handle:
-            values = yaml.safe_load(handle) or {}
-    except UnicodeDecodeError as error:
-        raise InputError(f"settings file {path}: not UTF-8 text (byte {error.start}: {error.reason})") from None
-    except IsADirectoryError:
-        raise InputError(f"settings file {path}: a folder, not a file") from None
+        values = yaml.safe_load(read_text(Path(path))) or {}
+    except InputError as error:
+        raise InputError(f"settings file {error}") from None
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""

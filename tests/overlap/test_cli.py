@@ -171,7 +171,7 @@ def _edit_manifest(folder: Path, change) -> None:
 @pytest.mark.parametrize(
     ("breakage", "message"),
     [
-        (lambda f: (f / "NAT" / "manifest.json").write_text("{not json"), "manifest.json: not JSON"),
+        (lambda f: (f / "NAT" / "manifest.json").write_text("{not json"), "manifest.json:1: invalid JSON"),
         (
             lambda f: _edit_manifest(f, lambda m: {k: v for k, v in m.items() if k != "config"}),
             "field 'config' is missing",
@@ -183,8 +183,9 @@ def _edit_manifest(folder: Path, change) -> None:
         ),
         (lambda f: (f / "NAT" / "ids.txt").write_text("native-mcq-0001\n"), "do not hash to the manifest's ids_sha256"),
         (lambda f: (f / "NAT" / "ids.txt").unlink(), "no ids.txt"),
+        (lambda f: (f / "NAT" / "ids.txt").write_bytes(b"native-mcq-\xe9\n"), "ids.txt: not UTF-8 text (byte 11"),
     ],
-    ids=["not-json", "no-config", "unknown-config", "source-gone", "ids-edited", "no-ids"],
+    ids=["not-json", "no-config", "unknown-config", "source-gone", "ids-edited", "no-ids", "ids-not-utf8"],
 )
 def test_a_manifest_that_is_not_one_is_one_line(
     mixture_folder: Path, capsys, tmp_path: Path, breakage, message: str

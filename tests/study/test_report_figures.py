@@ -317,7 +317,7 @@ def test_flagged_items_match_by_uid_else_task_and_id(tmp_path: Path) -> None:
     ("content", "message"),
     [
         ("{", r"overlap.json:1: invalid JSON"),
-        ("[]", r"overlap.json: \(top level\): Input should be a valid dictionary"),
+        ("[]", r"overlap.json: expected a JSON object, got list"),
         ('{"flagged": [{"id": "q1", "matches": [{"id": 1, "kind": "exact"}]}]}', r"flagged\[0\]\.task: Field required"),
         (
             '{"flagged": [{"task": "t", "id": "q1", "matches": []}]}',
