@@ -27,6 +27,7 @@ from __future__ import annotations
 import statistics
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -218,6 +219,7 @@ def _mismatches(runs: Sequence[Run], suite: str) -> list[str]:
     problems = []
     reference = runs[0]
     keys = {item.key for item in reference.suites[suite]}
+    formats = {item.key: item.format for item in reference.suites[suite]}
     for run in runs[1:]:
         other = {item.key for item in run.suites[suite]}
         if other != keys:
@@ -225,6 +227,12 @@ def _mismatches(runs: Sequence[Run], suite: str) -> list[str]:
             problems.append(
                 f"{suite}: model {_name(run, runs)} does not cover the same questions as {_name(reference, runs)} "
                 f"(missing {len(keys - other)}: {_keys(missing)}; extra {len(other - keys)}: {_keys(extra)})"
+            )
+        changed = sorted(item.key for item in run.suites[suite] if formats.get(item.key, item.format) != item.format)
+        if changed:
+            problems.append(
+                f"{suite}: model {_name(run, runs)} asks {len(changed)} question(s) in another format than "
+                f"{_name(reference, runs)} ({_keys(changed[:5])}); those are left out"
             )
     for attribute in _ITEM_SETTINGS:
         values = {_name(run, runs): sorted({getattr(item, attribute) for item in run.suites[suite]}) for run in runs}
@@ -252,15 +260,20 @@ def _keys(keys: list[tuple[str, ...]]) -> list[str]:
 
 
 def _aligned(runs: Sequence[Run], suite: str) -> list[list[Item]]:
-    """Each run's items of the suite, restricted to the questions all runs share, in one order."""
-    shared = set.intersection(*({item.key for item in run.suites[suite]} for run in runs))
-    return [sorted((item for item in run.suites[suite] if item.key in shared), key=lambda i: i.key) for run in runs]
+    """Each run's items of the suite, restricted to the questions all runs share in one format, in one order."""
+    shared = set.intersection(*({(item.key, item.format) for item in run.suites[suite]} for run in runs))
+    return [
+        sorted((item for item in run.suites[suite] if (item.key, item.format) in shared), key=lambda i: i.key)
+        for run in runs
+    ]
 
 
 def check_comparable(runs: Sequence[Run], options: ReportOptions) -> tuple[list[str], list[str]]:
     """The suites every run has, and the mismatches found; raises unless ``allow_mismatch``."""
-    folders = [str(run.folder) for run in runs]
-    repeated = sorted({folder for folder in folders if folders.count(folder) > 1})
+    spellings: dict[Path, list[str]] = {}
+    for run in runs:
+        spellings.setdefault(run.folder.resolve(), []).append(str(run.folder))
+    repeated = [" = ".join(dict.fromkeys(names)) for names in spellings.values() if len(names) > 1]
     if repeated:
         raise StudyError(f"a run folder is given twice: {', '.join(repeated)}")
     labels = list(dict.fromkeys(run.label for run in runs))

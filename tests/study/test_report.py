@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -85,3 +86,28 @@ def test_every_mcnemar_test_is_in_one_holm_family() -> None:
     assert all(test["p_value"] <= test["p_holm"] <= 1 for test in tests)
     assert min(t["p_holm"] for t in tests) == pytest.approx(min(t["p_value"] for t in tests) * len(tests))
     assert report["published"] == {"base": (34.53, 0.36), "NAT": (40.59, 0.24), "ALL": (40.97, 0.25)}
+
+
+def test_a_question_asked_in_another_format_is_refused_then_left_out_when_allowed() -> None:
+    base, nat = _run("base", BASE), _run("NAT", BETTER)
+    for run in (base, nat):
+        run.suites["medinj_mcq_gen"] = [
+            replace(item, uid=item.id + item.format) for item in run.suites["medinj_mcq_gen"]
+        ]
+    moved = nat.suites["medinj_mcq_gen"]
+    moved[0] = replace(moved[0], format="mcq", hamming=moved[0].em)  # uid q0mcqu, now asked as MCQ
+    options = ReportOptions(baseline="base", n_resamples=100)
+    with pytest.raises(
+        StudyError, match=r"model NAT asks 1 question\(s\) in another format than base \(\['q0mcqu'\]\)"
+    ):
+        check_comparable([base, nat], options)
+    report = build_report([base, nat], replace(options, allow_mismatch=True))
+    cells = report["suites"]["medinj_mcq_gen"]["table"]["NAT"]
+    assert cells["em_mcqu"]["n"] == 19 and cells["em_mcq"]["n"] == 20
+
+
+def test_one_folder_given_twice_under_two_spellings_is_refused() -> None:
+    base, again = _run("base", BASE), _run("NAT", BETTER)
+    again.folder = Path("nested/../base")
+    with pytest.raises(StudyError, match=r"a run folder is given twice: base = nested/\.\./base$"):
+        check_comparable([base, again], ReportOptions(baseline="base"))
