@@ -12,7 +12,7 @@ import re
 from datetime import datetime
 from typing import Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError, field_validator, model_validator
 
 from lm_eval_medinj.errors import InputError
 
@@ -116,7 +116,7 @@ class JudgeVerdict(_Strict):
     """The judge's decision on an item, where judge/score.py rows were found beside the samples."""
 
     p_equivalent: float = Field(ge=0, le=1)
-    verdict: Literal[0, 1]
+    verdict: StrictInt = Field(ge=0, le=1)  # 0 or 1; not true/false, not 1.0
 
 
 class KeyEntry(_Strict):

@@ -22,8 +22,18 @@ from datetime import UTC, datetime
 from fnmatch import fnmatch
 from pathlib import Path
 
+from pydantic import ValidationError
+
 from lm_eval_medinj.annotate.folder import write_folder
-from lm_eval_medinj.annotate.records import FORMAT, BlindItem, JudgeVerdict, KeyEntry, Scale, Study
+from lm_eval_medinj.annotate.records import (
+    FORMAT,
+    BlindItem,
+    JudgeVerdict,
+    KeyEntry,
+    Scale,
+    Study,
+    validation_message,
+)
 from lm_eval_medinj.errors import InputError, UsageError
 from lm_eval_medinj.judge.items import item_from_row
 from lm_eval_medinj.judge.scoring import slug
@@ -61,8 +71,10 @@ def _judge_rows(samples: Path, judge: str | None) -> tuple[Path | None, list[dic
         for path in samples.parent.glob(f"judge_*_{stem}.jsonl")
     }
     if judge is not None:
-        path = found.get(slug(judge))
-        return (path, read_jsonl(path)) if path else (None, [])
+        if slug(judge) not in found:
+            judged = ", ".join(sorted(found)) or "no judge"
+            raise UsageError(f"--judge {judge}: no judge_{slug(judge)}_{stem}.jsonl beside {samples} ({judged} found)")
+        return found[slug(judge)], read_jsonl(found[slug(judge)])
     if len(found) > 1:
         raise UsageError(f"{samples}: judged by several judges ({', '.join(sorted(found))}); choose one with --judge")
     path = next(iter(found.values()), None)
@@ -71,9 +83,9 @@ def _judge_rows(samples: Path, judge: str | None) -> tuple[Path | None, list[dic
 
 def _verdict(row: dict, where: str) -> JudgeVerdict:
     try:
-        return JudgeVerdict(p_equivalent=float(row["p_equivalent"]), verdict=int(row["verdict"]))
-    except (KeyError, TypeError, ValueError) as error:
-        raise InputError(f"{where}: not a judge/score.py row ({error})") from None
+        return JudgeVerdict.model_validate({field: row.get(field) for field in JudgeVerdict.model_fields})
+    except ValidationError as error:
+        raise InputError(f"{where}: {validation_message(error)} (not a judge/score.py row)") from None
 
 
 def _context(doc: Mapping, question: str) -> str | None:
@@ -100,7 +112,8 @@ def read_answers(label: str, run: Path, judge: str | None = None) -> list[Answer
             raise InputError(f"{judged_path}: {len(judged)} judge rows for {len(samples)} samples in {path.name}")
         for index, sample in enumerate(samples):
             where = f"{path}:{index + 1}"
-            if not isinstance(sample.get("doc"), dict) or not isinstance(sample.get("doc_id"), int):
+            doc_id = sample.get("doc_id")
+            if not isinstance(sample.get("doc"), dict) or not isinstance(doc_id, int) or isinstance(doc_id, bool):
                 raise InputError(f"{where}: not an lm-eval sample (fields 'doc' and 'doc_id')")
             doc = sample["doc"]
             item = item_from_row(sample, where)
@@ -113,7 +126,7 @@ def read_answers(label: str, run: Path, judge: str | None = None) -> list[Answer
             answers.append(
                 Answer(
                     model=label,
-                    run=str(run),
+                    run=str(run.resolve()),
                     task=task,
                     doc_id=sample["doc_id"],
                     id=item.id,

@@ -119,3 +119,39 @@ def test_judge_rows_must_match_their_samples_and_one_judge_be_chosen(tmp_path: P
     judged.write_text("\n".join([rows[1], rows[0], rows[2]]) + "\n", encoding="utf-8")
     with pytest.raises(InputError, match=r"judge_hf-judge-a_.*:1: does not match .*samples_.*:1"):
         read_answers("A", run, "hf:judge/a")
+
+
+def _edit_line(path: Path, index: int, **fields: object) -> None:
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+    rows[index].update(fields)
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+
+
+def test_a_judge_not_found_or_a_verdict_that_is_not_0_or_1_is_refused_naming_it(tmp_path: Path) -> None:
+    run = write_run(tmp_path / "run", "A", 3, judge_p=[0.9, 0.1, 0.2], judge_slug="hf-judge-a")
+    with pytest.raises(UsageError, match=r"--judge hf:judge/typo: no judge_hf-judge-typo_.* \(hf-judge-a found\)"):
+        read_answers("A", run, "hf:judge/typo")
+    judged = next(run.rglob("judge_hf-judge-a_*.jsonl"))
+    for field, value, message in [
+        ("verdict", True, "field 'verdict': Input should be a valid integer"),
+        ("verdict", 0.0, "field 'verdict': Input should be a valid integer"),
+        ("p_equivalent", "0.9", "field 'p_equivalent': Input should be a valid number"),
+        ("p_equivalent", None, "field 'p_equivalent': Input should be a valid number"),
+    ]:
+        original = judged.read_bytes()
+        _edit_line(judged, 1, **{field: value})
+        with pytest.raises(InputError, match=rf"^{judged}:2: {message}"):
+            read_answers("A", run)
+        judged.write_bytes(original)
+
+
+def test_a_sample_whose_doc_id_is_not_a_number_is_refused_and_the_key_holds_absolute_run_paths(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run = write_run(tmp_path / "run", "A", 3)
+    monkeypatch.chdir(tmp_path)
+    assert {answer.run for answer in read_answers("A", Path("run"))} == {str(run.resolve())}
+    samples = next(run.rglob("samples_*oeq*.jsonl"))
+    _edit_line(samples, 2, doc_id=True)
+    with pytest.raises(InputError, match=rf"^{samples}:3: not an lm-eval sample \(fields 'doc' and 'doc_id'\)"):
+        read_answers("A", run)
