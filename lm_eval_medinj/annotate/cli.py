@@ -85,6 +85,8 @@ def _agreement(args: argparse.Namespace) -> None:
 
     if args.n_boot < 1:
         raise UsageError(f"--n-boot must be at least 1, got {args.n_boot}")
+    if args.min_spread < 1:
+        raise UsageError(f"--min-spread must be at least 1, got {args.min_spread}")
     folder = read_folder(args.folder)  # before SciPy and scikit-learn load: a bad folder fails fast
     from lm_eval_medinj.annotate.agreement import agreement_report, to_text
 

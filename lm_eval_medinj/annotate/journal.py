@@ -60,6 +60,8 @@ def _tail_rating(tail: bytes, scale: Scale, items: set[str] | None, where: str) 
 
 def read_journal(path: Path, scale: Scale, items: set[str] | None = None) -> Journal:
     """Read a journal; ``items``, when given, are the only item ids allowed."""
+    if path.is_dir():
+        raise InputError(f"{path}: a folder, not a rater's journal (move it out of {path.parent})")
     lines, tail = _split(path.read_bytes())
     ratings: dict[str, RatingLine] = {}
     count = 0

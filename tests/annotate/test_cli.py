@@ -56,6 +56,13 @@ def test_bad_input_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str
     (ann / "ratings" / "alice.jsonl").write_text('{"item": "it-0001", "rating": 1, "at": "2026-01-01"}\n')
     assert "ratings/alice.jsonl:1: field 'comment': Field required" in _error(capsys, "agreement", ann)
     (ann / "ratings" / "alice.jsonl").unlink()
+    (ann / "ratings" / "bob.jsonl").mkdir()
+    assert "ratings/bob.jsonl: a folder, not a rater's journal" in _error(capsys, "agreement", ann)
+    (ann / "ratings" / "bob.jsonl").rmdir()
+    assert _error(capsys, "agreement", ann, "--min-spread", "0").endswith("--min-spread must be at least 1, got 0")
+    assert _error(capsys, "agreement", ann, "--json", tmp_path).endswith(
+        f"{tmp_path}: is a folder; give a file name to write"
+    )
     (ann / "key.jsonl").unlink()
     assert _error(capsys, "agreement", ann).endswith("key.jsonl: missing (an annotation folder is written by "
                                                      "'medinj annotate sample')")  # fmt: skip
