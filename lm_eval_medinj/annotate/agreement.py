@@ -33,7 +33,8 @@ def _finite(value: float) -> float | None:
     return value if math.isfinite(value) else None
 
 
-def _estimate(estimate: Estimate) -> dict[str, float | None]:
+def finite_estimate(estimate: Estimate) -> dict[str, float | None]:
+    """An estimate for JSON: an undefined value or bound (NaN: e.g. every rating equal) is ``None``."""
     return {"value": _finite(estimate.value), "low": _finite(estimate.low), "high": _finite(estimate.high)}
 
 
@@ -78,7 +79,7 @@ def pairwise_kappa(folder: AnnotationFolder, n_boot: int = 2000, seed: int = 0) 
         both = ~np.isnan(matrix[a]) & ~np.isnan(matrix[b])
         x, y = matrix[a, both].astype(int), matrix[b, both].astype(int)
         row: dict[str, Any] = {"raters": [raters[a], raters[b]], "n": int(both.sum()), "weights": weights}
-        row["kappa"] = _estimate(bootstrap(metric, x, y, n_boot, seed)) if len(x) else None
+        row["kappa"] = finite_estimate(bootstrap(metric, x, y, n_boot, seed)) if len(x) else None
         pairs.append(row)
     return pairs
 
@@ -104,7 +105,7 @@ def krippendorff_alpha(folder: AnnotationFolder, n_boot: int = 2000, seed: int =
     draws = np.array([_alpha(pairable[:, idx], level, domain) for idx in rng.integers(0, n, size=(n_boot, n))])
     draws = draws[~np.isnan(draws)]
     low, high = np.percentile(draws, [2.5, 97.5]) if len(draws) else (math.nan, math.nan)
-    return {"level": level, "n": n, **_estimate(Estimate(value, float(low), float(high)))}
+    return {"level": level, "n": n, **finite_estimate(Estimate(value, float(low), float(high)))}
 
 
 def disagreements(folder: AnnotationFolder, min_spread: int = 1) -> list[dict[str, Any]]:
@@ -128,15 +129,22 @@ def disagreements(folder: AnnotationFolder, min_spread: int = 1) -> list[dict[st
 def model_means(
     folder: AnnotationFolder, rater: str | None = None, n_boot: int = 10_000, seed: int = 0, confidence: float = 0.95
 ) -> dict[str, dict[str, Any]]:
-    """Per model: rated items, and the mean human rating (mean over raters per item) with its bootstrap interval."""
+    """Per model: rated items, raters per item, and the mean human rating (mean over raters per item) with
+    its bootstrap interval."""
     means: dict[str, dict[str, Any]] = {}
     for model, rated in model_ratings(folder, rater).items():
         if not rated:
-            means[model] = {"n": 0, "mean": None, "low": None, "high": None}
+            means[model] = {"n": 0, "mean": None, "low": None, "high": None, "raters_per_item": None}
             continue
         values = np.array([r.rating for r in rated], dtype=float)
         (interval,) = mean_interval([Stratum.unclustered(values)], n_boot, seed, confidence)
-        means[model] = {"n": len(rated), "mean": interval.estimate, "low": interval.low, "high": interval.high}
+        means[model] = {
+            "n": len(rated),
+            "mean": interval.estimate,
+            "low": interval.low,
+            "high": interval.high,
+            "raters_per_item": float(np.mean([r.n_raters for r in rated])),
+        }
     return means
 
 

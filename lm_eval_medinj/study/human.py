@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from lm_eval_medinj.study.runs import Run, StudyError
-from lm_eval_medinj.study.stats import Stratum, mean_interval
 
 if TYPE_CHECKING:
     from lm_eval_medinj.annotate.folder import AnnotationFolder
@@ -50,6 +49,7 @@ def read_annotations(folder: Path) -> AnnotationFolder:
 def human_section(annotations: AnnotationFolder, runs: Sequence[Run], labels: Sequence[str], n_resamples: int,
                   seed: int, confidence: float) -> dict[str, Any]:  # fmt: skip
     """The human table (label -> interval or ``None``: not rated) and the judge-human correlation."""
+    from lm_eval_medinj.annotate.agreement import finite_estimate, model_means
     from lm_eval_medinj.annotate.folder import model_ratings
     from lm_eval_medinj.judge.stats import bootstrap, pearson, spearman
 
@@ -63,21 +63,13 @@ def human_section(annotations: AnnotationFolder, runs: Sequence[Run], labels: Se
         )
     if not any(rated.values()):
         raise StudyError(f"--human {folder}: no item is rated yet")
-    table: dict[str, Any] = {}
-    for label in labels:
-        items = rated.get(label) or []
-        if not items:
-            table[label] = None
-            continue
-        values = np.array([item.rating for item in items], dtype=float)
-        (interval,) = mean_interval([Stratum.unclustered(values)], n_resamples, seed, confidence)
-        table[label] = {
-            "estimate": interval.estimate,
-            "low": interval.low,
-            "high": interval.high,
-            "n": len(items),
-            "raters_per_item": float(np.mean([item.n_raters for item in items])),
-        }
+    means = model_means(annotations, n_boot=n_resamples, seed=seed, confidence=confidence)
+    table: dict[str, Any] = {
+        label: {"estimate": cell["mean"], **{k: cell[k] for k in ("low", "high", "n", "raters_per_item")}}
+        if (cell := means.get(label)) and cell["n"]
+        else None
+        for label in labels
+    }
     judge_p = _judge_p(runs)
     humans, judges = [], []
     for label, items in rated.items():
@@ -93,7 +85,7 @@ def human_section(annotations: AnnotationFolder, runs: Sequence[Run], labels: Se
         x, y = np.array(judges, dtype=float), np.array(humans, dtype=float)
         correlation = {
             "n": len(humans),
-            **{name: bootstrap(metric, x, y, n_boot=min(n_resamples, 2000), seed=seed).as_dict()
+            **{name: finite_estimate(bootstrap(metric, x, y, n_boot=min(n_resamples, 2000), seed=seed))
                for name, metric in (("pearson", pearson), ("spearman", spearman))},
         }  # fmt: skip
     return {

@@ -133,13 +133,19 @@ def _human_md(report: dict[str, Any]) -> list[str]:
             lines.append(f"| {model} | {_ci(cell, 3)} | {cell['n']} | {cell['raters_per_item']:.1f} |")
     correlation = human.get("judge_correlation")
     if correlation:
-        pearson, spearman = correlation["pearson"], correlation["spearman"]
         lines.append(
-            f"\nJudge against humans on {correlation['n']} rated answers: Pearson r = {pearson['value']:.3f} "
-            f"[{pearson['low']:.3f}, {pearson['high']:.3f}], Spearman rho = {spearman['value']:.3f} "
-            f"[{spearman['low']:.3f}, {spearman['high']:.3f}] (95% bootstrap intervals over answers)."
+            f"\nJudge against humans on {correlation['n']} rated answers: Pearson r = "
+            f"{_correlation(correlation['pearson'])}, Spearman rho = {_correlation(correlation['spearman'])} "
+            "(95% bootstrap intervals over answers; n/a: undefined, as when every rating is equal)."
         )
     return lines
+
+
+def _correlation(estimate: dict[str, float | None]) -> str:
+    value, low, high = estimate["value"], estimate["low"], estimate["high"]
+    if value is None:
+        return "n/a"
+    return f"{value:.3f} [{low:.3f}, {high:.3f}]" if low is not None and high is not None else f"{value:.3f} [n/a]"
 
 
 def _published_md(report: dict[str, Any]) -> list[str]:

@@ -7,11 +7,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from scipy.stats import pearsonr
+from scipy.stats import pearsonr, spearmanr
 
 from lm_eval_medinj.annotate.folder import write_folder
 from lm_eval_medinj.annotate.records import BlindItem, KeyEntry, Scale, Study
 from lm_eval_medinj.study.human import human_section, read_annotations
+from lm_eval_medinj.study.render import _human_md as human_md
 from lm_eval_medinj.study.runs import JudgedItem, Run, StudyError
 
 # item -> (model, record id, judge P in the runs' rows, ratings by alice and bob)
@@ -66,3 +67,21 @@ def test_a_folder_rating_models_the_report_lacks_is_refused(tmp_path: Path) -> N
     folder, runs = make_folder(tmp_path)
     with pytest.raises(StudyError, match="rates models NAT, which are not among this report's"):
         human_section(read_annotations(folder), [runs["base"]], ["base"], 200, 0, 0.95)
+
+
+def test_spearman_is_scipys_and_constant_ratings_give_no_correlation_not_nan(tmp_path: Path) -> None:
+    folder, runs = make_folder(tmp_path)
+    labels = ["base", "NAT", "ALL"]
+    section = human_section(read_annotations(folder), list(runs.values()), labels, 2000, 0, 0.95)
+    p = [entry[2] for entry in ITEMS.values()]
+    human = [np.mean(entry[3]) for entry in ITEMS.values()]
+    assert section["judge_correlation"]["spearman"]["value"] == pytest.approx(spearmanr(p, human).statistic)
+    for rater in ("alice", "bob"):  # every answer rated 3: no correlation is defined
+        journal = folder / "ratings" / f"{rater}.jsonl"
+        lines = [json.loads(line) | {"rating": 3} for line in journal.read_text().splitlines()]
+        journal.write_text("".join(json.dumps(x) + "\n" for x in lines))
+    flat = human_section(read_annotations(folder), list(runs.values()), labels, 2000, 0, 0.95)["judge_correlation"]
+    assert flat["pearson"] == flat["spearman"] == {"value": None, "low": None, "high": None}
+    report = {"human": {"folder": str(folder), "scale": "likert5", "table": {}, "judge_correlation": flat}}
+    assert "Pearson r = n/a, Spearman rho = n/a" in "\n".join(human_md(report))
+    json.dumps(flat, allow_nan=False)
