@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import json
 from collections.abc import Sequence
 from pathlib import Path
 
 from lm_eval_medinj.errors import InputError, run_cli
+from lm_eval_medinj.files import write_json_atomic
 
 
 def run(argv: Sequence[str], prog: str = "medinj breakdown") -> None:
@@ -27,9 +27,7 @@ def run(argv: Sequence[str], prog: str = "medinj breakdown") -> None:
         raise InputError(str(error)) from error
     print(to_markdown(tables))
     if args.json is not None:
-        tmp = args.json.with_name(args.json.name + ".tmp")
-        tmp.write_text(json.dumps(to_json(tables), indent=2, ensure_ascii=False), encoding="utf-8")
-        tmp.replace(args.json)
+        write_json_atomic(args.json, to_json(tables))
 
 
 def main(argv: Sequence[str] | None = None, prog: str = "medinj breakdown") -> None:
