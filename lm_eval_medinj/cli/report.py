@@ -20,10 +20,21 @@ def _resamples(value: str) -> int:
     return count
 
 
+def _model(spec: str) -> tuple[str, Path]:
+    """``LABEL=FOLDER`` split at its first ``=`` (a folder may hold ``=``, as ``lr=1e-4``), or ``FOLDER``
+    labelled by its name (also when the whole spec names an existing folder)."""
+    label, sep, folder = spec.partition("=")
+    if not sep or Path(spec).is_dir():
+        return Path(spec).name, Path(spec)
+    if not label.strip() or not folder.strip():
+        raise argparse.ArgumentTypeError(f"expected LABEL=FOLDER or FOLDER, got {spec!r}")
+    return label.strip(), Path(folder)
+
+
 def parser(prog: str) -> argparse.ArgumentParser:
     report = argparse.ArgumentParser(prog=prog, description=__doc__)
     report.add_argument(
-        "--model", action="append", required=True, metavar="LABEL=FOLDER",
+        "--model", action="append", required=True, type=_model, metavar="LABEL=FOLDER",
         help="an lm-eval --output_path run with --log_samples (medinj judge outputs in it are read too); "
         "repeat per model; without LABEL= the label is the folder's name; several runs under one label are "
         "that model's training seeds (mean over seeds, seed-aware intervals)",
@@ -67,9 +78,8 @@ def run(argv: Sequence[str], prog: str = "medinj report") -> None:
         exclude = read_flagged(args.exclude) if args.exclude is not None else None
         human = read_annotations(args.human) if args.human is not None else None
         runs, reader = [], sample_reader()  # one reader: each question's document parsed once, not once per run
-        for spec in args.model:
-            label, _, folder = spec.rpartition("=")
-            runs.append(load_run(label or Path(folder).name, Path(folder), reader))
+        for label, folder in args.model:
+            runs.append(load_run(label, folder, reader))
         pairs = []
         for pair in args.compare:
             a, sep, b = pair.partition(":")

@@ -177,3 +177,15 @@ def test_a_results_or_samples_file_of_the_wrong_shape_is_refused_naming_it(
     with pytest.raises(StudyError, match=re.escape(message)) as refused:
         load_run("base", run)
     assert str(run) in str(refused.value)
+
+
+def test_a_model_spec_splits_at_its_first_equals_sign_and_a_bare_folder_keeps_its_name(tmp_path: Path) -> None:
+    from lm_eval_medinj.cli.report import parser
+
+    folder = tmp_path / "lr=1e-4"
+    folder.mkdir()
+    common = ["--baseline", "NAT", "--out", str(tmp_path / "out")]
+    args = parser("medinj report").parse_args([f"--model=NAT={folder}", f"--model={folder}", "--model=x/y", *common])
+    assert args.model == [("NAT", folder), ("lr=1e-4", folder), ("y", Path("x/y"))]
+    with pytest.raises(SystemExit):
+        parser("medinj report").parse_args(["--model==x", *common])
